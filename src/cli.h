@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef DLOCK_CLI_H
+#define DLOCK_CLI_H
+
+/* Shared by the parts of the dlock command; not part of the library. */
+
+#include "dlock.h"
+
+/* Exit statuses, as sysexits(3) and flock(1) use them. */
+#define EXIT_USAGE	64
+#define EXIT_NOINPUT	66
+#define EXIT_UNAVAILABLE 69
+#define EXIT_OSERR	71
+#define EXIT_CANTCREAT	73
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND	127
+
+struct cli {
+	int operation;		/* LOCK_SH, LOCK_EX or LOCK_UN */
+	double timeout;		/* seconds; negative waits forever */
+	int conflict_status;	/* -E */
+	int close_fd;		/* -o */
+	int no_fork;		/* -F */
+	int verbose;
+	struct dlock_options lock;
+	const char *path;	/* NULL in the descriptor form */
+	int fd;			/* -1 unless the descriptor form */
+	char **argv;		/* the command, NULL in the descriptor form */
+};
+
+/* run.c */
+int run_command(struct cli *cli, dlock_t *lk);
+
+/* report.c */
+void say_verbose(const struct cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int exit_status_for_open(int err);
+int exit_status_for_lock(int err);
+void report_open_error(const struct cli *cli, int err);
+void report_lock_error(const struct cli *cli, int err);
+
+#endif /* DLOCK_CLI_H */

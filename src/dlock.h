@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef DLOCK_H
+#define DLOCK_H
+
+/*
+ * libdlock: file locks that hold on shared filesystems.
+ *
+ * Every call returns 0 (or a valid pointer) on success and -1 (or NULL)
+ * with errno set on failure.  The library never prints, never exits and
+ * never installs signal handlers.
+ */
+
+#include <sys/types.h>
+#include <sys/file.h>		/* LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN */
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLOCK_VERSION "0.1.0"
+
+/* How a lock is held; see dlock(3). */
+enum dlock_method {
+	DLOCK_AUTO = 0,		/* chosen from the filesystem */
+	DLOCK_FCNTL,		/* kernel record lock (OFD where available) */
+	DLOCK_FLOCK,		/* flock(2), shared with util-linux flock(1) */
+	DLOCK_LOCKFILE,		/* existence of a file holding an owner record */
+	DLOCK_MKDIR		/* existence of a directory holding one */
+};
+
+/* Flags for struct dlock_options. */
+#define DLOCK_INTERRUPTIBLE	0x01	/* a signal ends a wait with EINTR */
+#define DLOCK_NOCREATE		0x02	/* fail with ENOENT if the file is missing */
+#define DLOCK_INHERIT		0x04	/* the descriptor survives exec() */
+
+/* Default lease, in seconds, after which a silent remote lock is stale. */
+#define DLOCK_STALE_DEFAULT	300.0
+
+struct dlock_options {
+	int method;		/* enum dlock_method */
+	int flags;		/* DLOCK_* flags above */
+	off_t start;		/* byte range (fcntl): first byte */
+	off_t length;		/* byte range (fcntl): 0 means to the end */
+	mode_t mode;		/* creation mode before the umask */
+	double stale;		/* lease in seconds; 0 means the default */
+};
+
+typedef struct dlock dlock_t;
+
+/* What a lockfile or mkdir lock says about its holder (the owner record). */
+#define DLOCK_RECORD_MAX	512	/* bytes, newline included */
+#define DLOCK_HOST_MAX		64
+#define DLOCK_BOOT_MAX		36
+#define DLOCK_NONCE_LEN		32
+
+enum dlock_record_kind {
+	DLOCK_RECORD_V1 = 1,	/* "dlock/1 key=value ..." */
+	DLOCK_RECORD_PID,	/* legacy: a bare PID line (dotlockfile -p) */
+	DLOCK_RECORD_EMPTY	/* legacy: empty or "0" (lockfile(1), lockfile-progs) */
+};
+
+struct dlock_owner {
+	int kind;			/* enum dlock_record_kind */
+	char method[16];		/* "lockfile" or "mkdir" */
+	pid_t pid;			/* 0 when unknown */
+	pid_t child;			/* pid of the wrapped command, 0 if none */
+	char host[DLOCK_HOST_MAX + 1];
+	char boot[DLOCK_BOOT_MAX + 1];	/* /proc/sys/kernel/random/boot_id */
+	uint64_t pidns;			/* inode of /proc/self/ns/pid */
+	uint64_t start;			/* process start, clock ticks after boot */
+	int64_t time;			/* acquired, seconds since the epoch */
+	char nonce[DLOCK_NONCE_LEN + 1];	/* hex */
+};
+
+void dlock_options_init(struct dlock_options *opts);
+
+dlock_t *dlock_open(const char *path, const struct dlock_options *opts);
+dlock_t *dlock_open_fd(int fd, const struct dlock_options *opts);
+int dlock_lock(dlock_t *lk, int operation, double timeout);
+int dlock_unlock(dlock_t *lk);
+int dlock_close(dlock_t *lk);
+
+int dlock_fd(const dlock_t *lk);
+int dlock_method(const dlock_t *lk);
+const char *dlock_path(const dlock_t *lk);
+
+const char *dlock_method_name(int method);
+int dlock_method_from_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DLOCK_H */

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * Opens the file a kernel lock is taken on.  O_NOFOLLOW: a symlink planted
+ * at the lock path in a shared directory must not send us to create or lock
+ * some other file.  O_NONBLOCK: opening a FIFO must not wait for a writer.
+ * Never O_TRUNC: the lock file may be a file whose data matters.
+ */
+
+static int
+is_lockable(mode_t mode)
+{
+	return S_ISREG(mode) || S_ISDIR(mode);
+}
+
+static int
+fail_closing(int fd, int err)
+{
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int
+open_lock_file(struct dlock *lk, int want_write)
+{
+	int base = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+	int create = (lk->flags & DLOCK_NOCREATE) ? 0 : O_CREAT;
+	struct stat st;
+	int fd, first;
+
+	/* Devices are refused before they are opened: opening one can have
+	 * side effects (a tape rewinds, a terminal becomes ours). */
+	if (lstat(lk->path, &st) == 0 && !S_ISLNK(st.st_mode) &&
+	    !is_lockable(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+
+	fd = open(lk->path, (want_write ? O_RDWR : O_RDONLY) | create | base,
+	    lk->mode);
+	if (fd < 0) {
+		first = errno;
+		/* A directory, a read-only file or filesystem can still take
+		 * a shared lock (and flock(2) locks of either kind). */
+		if (first == EISDIR || first == EACCES || first == EROFS ||
+		    first == ETXTBSY || first == EPERM)
+			fd = open(lk->path, O_RDONLY | base);
+		if (fd < 0) {
+			errno = first == EISDIR ? errno : first;
+			return -1;
+		}
+	}
+	if (fstat(fd, &st) < 0)
+		return fail_closing(fd, errno);
+	if (!is_lockable(st.st_mode))
+		return fail_closing(fd, EINVAL);
+	if ((lk->flags & DLOCK_INHERIT) && fcntl(fd, F_SETFD, 0) < 0)
+		return fail_closing(fd, errno);
+	lk->fd = fd;
+	lk->owns_fd = 1;
+	return 0;
+}
+
+/* Closing our descriptor drops the lock unless a child inherited it. */
+int
+close_lock_file(struct dlock *lk)
+{
+	if (lk->owns_fd && lk->fd >= 0)
+		close(lk->fd);
+	lk->fd = -1;
+	return 0;
+}

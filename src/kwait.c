@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * A timed wait for a kernel lock that belongs to an open file description
+ * (OFD fcntl locks and flock(2) locks).  flock(2) has no timed form, and
+ * neither call can be cut short without a signal handler, which a library
+ * must not install.  So the blocking call runs in a child process that
+ * shares our open file description: a lock the child obtains is ours, and
+ * at the deadline SIGKILL ends the child, no handler needed.  The child's
+ * end is watched through a pidfd, whose poll timeout runs on the monotonic
+ * clock; there is no window in which a wake-up can be lost.
+ */
+
+static int
+pidfd_for(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static void
+reap(pid_t pid, int *status)
+{
+	/* ECHILD means the caller reaps its children itself; the final
+	 * try_lock below then tells whether the child got the lock. */
+	*status = -1;
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+static int
+watch_child(int pidfd, const struct timespec *deadline, int interruptible)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	struct timespec left;
+	int n;
+
+	for (;;) {
+		if (!deadline_left(deadline, &left)) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = ppoll(&pfd, 1, &left, NULL);
+		if (n > 0)
+			return 0;
+		if (n < 0 && (errno != EINTR || interruptible))
+			return -1;
+	}
+}
+
+int
+wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
+    int (*blocking_lock)(struct dlock *, int))
+{
+	sigset_t all, saved;
+	pid_t pid;
+	int pidfd, status, rc, why;
+
+	/* The child must not run the caller's signal handlers. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	pid = fork();
+	if (pid == 0) {
+		while ((rc = blocking_lock(lk, shared)) < 0 && errno == EINTR)
+			;
+		_exit(rc == 0 ? 0 : (errno > 0 && errno < 256 ? errno : EIO));
+	}
+	why = errno;
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (pid < 0) {
+		errno = why;
+		return -1;
+	}
+
+	pidfd = pidfd_for(pid);
+	if (pidfd < 0) {
+		/* No pidfd (an old kernel): give up the child and poll. */
+		kill(pid, SIGKILL);
+		reap(pid, &status);
+		return wait_poll(lk, shared, deadline, 10 * 1000000L);
+	}
+	rc = watch_child(pidfd, deadline, lk->flags & DLOCK_INTERRUPTIBLE);
+	why = errno;
+	if (rc < 0)
+		kill(pid, SIGKILL);
+	reap(pid, &status);
+	close(pidfd);
+
+	if (rc == 0 && status != -1 && WIFEXITED(status)) {
+		if (WEXITSTATUS(status) == 0)
+			return 0;
+		errno = WEXITSTATUS(status);
+		return -1;
+	}
+	/* The child may have taken the lock just before it was killed. */
+	if (lk->ops->try_lock(lk, shared) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK)
+		errno = rc < 0 ? why : ETIMEDOUT;
+	return -1;
+}

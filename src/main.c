@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "parse.h"
+
+/* The dlock command: parses options, then lets the library do the work. */
+
+#define USAGE \
+"usage: dlock [-sxunoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
+"             [--length length] [--verbose] lockpath [--] command [arg ...]\n" \
+"       dlock [options] lockpath -c command\n" \
+"       dlock [options] fd\n" \
+"       dlock [options] --fd fd\n" \
+"       dlock -h | -V\n"
+
+#define HELP \
+"Run a command while holding a lock, or lock an open file descriptor.\n" \
+"\n" \
+"  -s, --shared             take a shared lock\n" \
+"  -x, -e, --exclusive      take an exclusive lock (the default)\n" \
+"  -u, --unlock             release the lock on a descriptor\n" \
+"  -n, --nb, --nonblock     fail at once if the lock is busy\n" \
+"  -w, --wait, --timeout SECS\n" \
+"                           give up after SECS seconds (fractions allowed)\n" \
+"  -E, --conflict-exit-code CODE\n" \
+"                           exit status when busy or timed out (default 1)\n" \
+"  -o, --close              do not pass the lock descriptor to the command\n" \
+"  -c, --command STRING     run STRING with /bin/sh -c\n" \
+"  -F, --no-fork            execute the command in place of dlock\n" \
+"  -m, --method METHOD      auto (default), fcntl, flock\n" \
+"      --fcntl              the same as -m fcntl\n" \
+"      --start OFFSET       first byte of an fcntl byte-range lock\n" \
+"      --length LENGTH      bytes in the range (0: to the end of file)\n" \
+"      --fd FD              lock the open descriptor FD\n" \
+"      --verbose            report waiting, acquisition and release\n" \
+"  -h, --help               show this help\n" \
+"  -V, --version            show the version\n" \
+"\n" \
+"Exit status: the command's, or 128+N if it died of signal N; 1 (or -E)\n" \
+"when busy or timed out; 64 usage; 66 cannot open; 69 method unavailable;\n" \
+"71 system error; 73 cannot create; 126 cannot execute; 127 not found.\n"
+
+enum {
+	OPT_VERBOSE = 256,
+	OPT_START,
+	OPT_LENGTH,
+	OPT_FD,
+	OPT_FCNTL,
+};
+
+static const struct option long_options[] = {
+	{ "shared", no_argument, NULL, 's' },
+	{ "exclusive", no_argument, NULL, 'x' },
+	{ "unlock", no_argument, NULL, 'u' },
+	{ "nonblock", no_argument, NULL, 'n' },
+	{ "nb", no_argument, NULL, 'n' },
+	{ "wait", required_argument, NULL, 'w' },
+	{ "timeout", required_argument, NULL, 'w' },
+	{ "conflict-exit-code", required_argument, NULL, 'E' },
+	{ "close", no_argument, NULL, 'o' },
+	{ "no-fork", no_argument, NULL, 'F' },
+	{ "method", required_argument, NULL, 'm' },
+	{ "fcntl", no_argument, NULL, OPT_FCNTL },
+	{ "start", required_argument, NULL, OPT_START },
+	{ "length", required_argument, NULL, OPT_LENGTH },
+	{ "fd", required_argument, NULL, OPT_FD },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static char *shell_argv[4] = { "/bin/sh", "-c", NULL, NULL };
+
+__attribute__((noreturn)) static void
+usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+	fputs(USAGE, stderr);
+	exit(EXIT_USAGE);
+}
+
+static int64_t
+number_arg(const char *opt, const char *value, int64_t min, int64_t max)
+{
+	int64_t v;
+
+	if (parse_integer(value, min, max, &v) < 0)
+		usage_error("%s '%s': %s", opt, value, errno == ERANGE ?
+		    "out of range" : "not a whole number");
+	return v;
+}
+
+static int
+is_number(const char *s)
+{
+	return *s != '\0' && strspn(s, "0123456789") == strlen(s);
+}
+
+/* What follows the options: a descriptor, or a lock path and a command. */
+static void
+parse_operands(struct cli *cli, int argc, char **argv)
+{
+	if (cli->fd >= 0) {
+		if (argc > 0)
+			usage_error("--fd takes no lock path or command");
+		return;
+	}
+	if (argc == 0)
+		usage_error("missing lock path or descriptor");
+	if (argc == 1) {
+		if (!is_number(argv[0]))
+			usage_error("missing command to run under lock '%s'",
+			    argv[0]);
+		cli->fd = (int)number_arg("descriptor", argv[0], 0, 1 << 30);
+		return;
+	}
+	cli->path = argv[0];
+	if (strcmp(argv[1], "-c") == 0 || strcmp(argv[1], "--command") == 0) {
+		if (argc != 3)
+			usage_error("%s takes exactly one command string",
+			    argv[1]);
+		shell_argv[2] = argv[2];
+		cli->argv = shell_argv;
+	} else if (strcmp(argv[1], "--") == 0) {
+		if (argc == 2)
+			usage_error("missing command after '--'");
+		cli->argv = argv + 2;
+	} else {
+		cli->argv = argv + 1;
+	}
+}
+
+static void
+parse_options(struct cli *cli, int argc, char **argv)
+{
+	int64_t n;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+sxeunw:E:oFm:hV", long_options,
+	    NULL)) != -1) {
+		switch (c) {
+		case 's':
+			cli->operation = LOCK_SH;
+			break;
+		case 'x':
+		case 'e':
+			cli->operation = LOCK_EX;
+			break;
+		case 'u':
+			cli->operation = LOCK_UN;
+			break;
+		case 'n':
+			cli->timeout = 0;
+			break;
+		case 'w':
+			if (parse_seconds(optarg, 1e9, &cli->timeout) < 0)
+				usage_error("timeout '%s': %s", optarg,
+				    errno == ERANGE ? "out of range (at most "
+				    "1e9 seconds)" : "not a number of seconds");
+			break;
+		case 'E':
+			cli->conflict_status = (int)number_arg("exit code",
+			    optarg, 0, 255);
+			break;
+		case 'o':
+			cli->close_fd = 1;
+			break;
+		case 'F':
+			cli->no_fork = 1;
+			break;
+		case 'm':
+			cli->lock.method = dlock_method_from_name(optarg);
+			if (cli->lock.method < 0)
+				usage_error("unknown method '%s' (auto, fcntl, "
+				    "flock)", optarg);
+			break;
+		case OPT_FCNTL:
+			cli->lock.method = DLOCK_FCNTL;
+			break;
+		case OPT_START:
+			n = number_arg("--start", optarg, 0, INT64_MAX);
+			cli->lock.start = (off_t)n;
+			break;
+		case OPT_LENGTH:
+			n = number_arg("--length", optarg, 0, INT64_MAX);
+			cli->lock.length = (off_t)n;
+			break;
+		case OPT_FD:
+			cli->fd = (int)number_arg("--fd", optarg, 0, 1 << 30);
+			break;
+		case OPT_VERBOSE:
+			cli->verbose = 1;
+			break;
+		case 'h':
+			fputs(USAGE, stdout);
+			fputs(HELP, stdout);
+			exit(0);
+		case 'V':
+			printf("dlock %s\n", DLOCK_VERSION);
+			exit(0);
+		default:
+			fputs(USAGE, stderr);
+			exit(EXIT_USAGE);
+		}
+	}
+	parse_operands(cli, argc - optind, argv + optind);
+
+	if (cli->lock.length > 0 && cli->lock.start > INT64_MAX - cli->lock.length)
+		usage_error("byte range --start %lld --length %lld overflows",
+		    (long long)cli->lock.start, (long long)cli->lock.length);
+	if (cli->close_fd && cli->no_fork)
+		usage_error("-o and -F cannot be used together: without a "
+		    "wrapper, the command is the only holder of the lock");
+	if (cli->operation == LOCK_UN && cli->fd < 0)
+		usage_error("-u releases a lock on a descriptor; a lock taken "
+		    "for a command is released when the command exits");
+}
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static dlock_t *
+open_lock(struct cli *cli)
+{
+	dlock_t *lk;
+
+	if (cli->path != NULL)
+		lk = dlock_open(cli->path, &cli->lock);
+	else
+		lk = dlock_open_fd(cli->fd, &cli->lock);
+	if (lk == NULL) {
+		int err = errno;
+
+		report_open_error(cli, err);
+		exit(exit_status_for_open(err));
+	}
+	return lk;
+}
+
+static void
+take_lock(struct cli *cli, dlock_t *lk)
+{
+	struct timespec t0;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (dlock_lock(lk, cli->operation, cli->timeout) == 0) {
+		say_verbose(cli, "%s lock on %s (%s) after %.6f seconds",
+		    cli->operation == LOCK_SH ? "shared" : "exclusive",
+		    cli->path != NULL ? cli->path : "descriptor",
+		    dlock_method_name(dlock_method(lk)), seconds_since(&t0));
+		return;
+	}
+	err = errno;
+	if (err == EWOULDBLOCK || err == ETIMEDOUT) {
+		say_verbose(cli, "%s is busy: %s after %.6f seconds",
+		    cli->path != NULL ? cli->path : "descriptor",
+		    err == EWOULDBLOCK ? "gave up at once" : "timed out",
+		    seconds_since(&t0));
+		exit(cli->conflict_status);
+	}
+	report_lock_error(cli, err);
+	exit(exit_status_for_lock(err));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli = {
+		.operation = LOCK_EX,
+		.timeout = -1,
+		.conflict_status = 1,
+		.fd = -1,
+	};
+	dlock_t *lk;
+
+	dlock_options_init(&cli.lock);
+	parse_options(&cli, argc, argv);
+	if (cli.argv != NULL && !cli.close_fd)
+		cli.lock.flags |= DLOCK_INHERIT;
+
+	lk = open_lock(&cli);
+	if (cli.operation == LOCK_UN) {
+		if (dlock_unlock(lk) < 0) {
+			int err = errno;
+
+			report_lock_error(&cli, err);
+			return exit_status_for_lock(err);
+		}
+		dlock_close(lk);
+		return 0;
+	}
+	take_lock(&cli, lk);
+	if (cli.argv == NULL) {
+		/* The descriptor form: the lock stays with the descriptor. */
+		dlock_close(lk);
+		return 0;
+	}
+	return run_command(&cli, lk);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/file.h>
+
+#include "dlock_int.h"
+
+/*
+ * flock(2) locks: whole-file, owned by the open file description, and the
+ * same locks util-linux flock(1) takes, so both tools exclude each other.
+ */
+
+static int
+flock_prepare(struct dlock *lk)
+{
+	if (lk->start != 0 || lk->length != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return lk->fd >= 0 ? 0 : open_lock_file(lk, 0);
+}
+
+static int
+flock_try(struct dlock *lk, int shared)
+{
+	return flock(lk->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
+}
+
+static int
+flock_block(struct dlock *lk, int shared)
+{
+	return flock(lk->fd, shared ? LOCK_SH : LOCK_EX);
+}
+
+static int
+flock_wait(struct dlock *lk, int shared, const struct timespec *deadline)
+{
+	int rc;
+
+	if (deadline == NULL) {
+		while ((rc = flock_block(lk, shared)) < 0 && errno == EINTR &&
+		    !(lk->flags & DLOCK_INTERRUPTIBLE))
+			;
+		return rc;
+	}
+	return wait_in_child(lk, shared, deadline, flock_block);
+}
+
+static int
+flock_unlock(struct dlock *lk)
+{
+	return flock(lk->fd, LOCK_UN);
+}
+
+const struct dlock_ops dlock_flock_ops = {
+	.name = "flock",
+	.prepare = flock_prepare,
+	.try_lock = flock_try,
+	.wait_lock = flock_wait,
+	.unlock = flock_unlock,
+	.release = close_lock_file,
+};
