@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: ISC
+# Shared set-up for the command tests.  Every wait here is bounded.
+
+DLOCK=${DLOCK:-$BATS_TEST_DIRNAME/../../build/dlock}
+
+setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/dlock-cmd.XXXXXX")
+	L=$T/lock
+	HOLDER_PIDS=()
+}
+
+teardown() {
+	local pid
+	for pid in "${HOLDER_PIDS[@]}"; do
+		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+	done
+	rm -rf "$T"
+}
+
+# wait_for CONDITION...: polls every 20 ms for at most 5 s.
+wait_for() {
+	local i
+	for ((i = 0; i < 250; i++)); do
+		if "$@"; then
+			return 0
+		fi
+		sleep 0.02
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+# hold OPTIONS...: starts a background dlock holding $L (with the given
+# options) until the test ends, and returns once it holds the lock.  Each
+# holder is a process group of its own, so that release_holders ends the
+# command too (it inherits the lock descriptor).
+hold() {
+	local ready=$T/ready.$RANDOM
+	setsid timeout 60 "$DLOCK" "$@" "$L" sh -c 'touch "$1"; exec sleep 60' sh "$ready" &
+	HOLDER_PIDS+=("$!")
+	wait_for test -e "$ready"
+}
+
+# hold_with_flock1 OPTIONS...: the same, with util-linux flock(1).
+hold_with_flock1() {
+	local ready=$T/ready.$RANDOM
+	setsid timeout 60 flock "$@" "$L" sh -c 'touch "$1"; exec sleep 60' sh "$ready" &
+	HOLDER_PIDS+=("$!")
+	wait_for test -e "$ready"
+}
+
+release_holders() {
+	local pid
+	for pid in "${HOLDER_PIDS[@]}"; do
+		kill -KILL -- "-$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	HOLDER_PIDS=()
+}
