@@ -25,14 +25,22 @@ B = build
 ALL_CFLAGS = -std=c11 -fPIC -Isrc $(CPPFLAGS) $(CFLAGS)
 
 LIB_SRC = src/lock.c src/deadline.c src/kwait.c src/fileopen.c \
-	src/method_fcntl.c src/method_flock.c
-CMD_SRC = src/main.c src/run.c src/report.c src/parse.c
-HDR = src/dlock.h src/dlock_int.h src/cli.h src/parse.h
+	src/method_fcntl.c src/method_flock.c src/method_lockfile.c \
+	src/method_mkdir.c src/namelock.c src/owner.c src/stale.c \
+	src/breaker.c src/inspect.c src/record.c src/identity.c \
+	src/probe.c src/mountinfo.c
+CMD_SRC = src/main.c src/run.c src/report.c src/parse.c src/subcommands.c
+HDR = src/dlock.h src/dlock_int.h src/record.h src/probe.h src/cli.h \
+	src/parse.h
 
 LIB_OBJ = $(LIB_SRC:src/%.c=$(B)/%.o)
 CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/%.o)
+# Test builds: the same sources with the test hooks of probe.c compiled in,
+# so recorded mount tables can stand in for filesystems not at hand.
+HOOK_LIB_OBJ = $(LIB_SRC:src/%.c=$(B)/hooks/%.o)
+HOOK_CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/hooks/%.o)
 
-LIB_TESTS = lock
+LIB_TESTS = lock record probe
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 
@@ -41,6 +49,17 @@ all: $(B)/dlock $(B)/libdlock.a $(B)/libdlock.so
 $(B)/%.o: src/%.c $(HDR)
 	@mkdir -p $(B)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/hooks/%.o: src/%.c $(HDR)
+	@mkdir -p $(B)/hooks
+	$(CC) $(ALL_CFLAGS) -DDLOCK_TEST_HOOKS -c -o $@ $<
+
+$(B)/hooks/libdlock.a: $(HOOK_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(HOOK_LIB_OBJ)
+
+$(B)/hooks/dlock: $(HOOK_CMD_OBJ) $(B)/hooks/libdlock.a
+	$(CC) $(LDFLAGS) -o $@ $(HOOK_CMD_OBJ) $(B)/hooks/libdlock.a
 
 $(B)/libdlock.a: $(LIB_OBJ)
 	rm -f $@
@@ -58,18 +77,21 @@ $(B)/libdlock.so: $(B)/libdlock.so.$(VERSION)
 $(B)/dlock: $(CMD_OBJ) $(B)/libdlock.a
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libdlock.a
 
-$(B)/test_%: tests/lib/test_%.c tests/lib/check.h $(B)/libdlock.a
-	$(CC) $(ALL_CFLAGS) -Itests/lib -o $@ $< $(B)/libdlock.a -lpthread
+$(B)/test_%: tests/lib/test_%.c tests/lib/check.h $(B)/hooks/libdlock.a
+	$(CC) $(ALL_CFLAGS) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
+		$(B)/hooks/libdlock.a -lpthread
 
 # The library tests again, built from source with the sanitizers.
 $(B)/san/test_%: tests/lib/test_%.c tests/lib/check.h $(LIB_SRC) $(HDR)
 	@mkdir -p $(B)/san
-	$(CC) $(ALL_CFLAGS) $(SAN) -Itests/lib -o $@ $< $(LIB_SRC) -lpthread
+	$(CC) $(ALL_CFLAGS) $(SAN) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
+		$(LIB_SRC) -lpthread
 
-check: all $(LIB_TEST_BIN) $(SAN_TEST_BIN)
+check: all $(B)/hooks/dlock $(LIB_TEST_BIN) $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(LIB_TEST_BIN) $(SAN_TEST_BIN)
 	scripts/need bats
-	DLOCK=$(CURDIR)/$(B)/dlock bats tests/cmd
+	DLOCK=$(CURDIR)/$(B)/dlock DLOCK_HOOKED=$(CURDIR)/$(B)/hooks/dlock \
+		bats tests/cmd
 
 demo: $(B)/dlock
 	scripts/demo $(B)/dlock

@@ -22,6 +22,7 @@ struct cli {
 	int close_fd;		/* -o */
 	int no_fork;		/* -F */
 	int verbose;
+	double heartbeat;	/* seconds between lease refreshes; 0: stale/3 */
 	struct dlock_options lock;
 	const char *path;	/* NULL in the descriptor form */
 	int fd;			/* -1 unless the descriptor form */
@@ -29,7 +30,14 @@ struct cli {
 };
 
 /* run.c */
+void catch_signals(void);
+__attribute__((noreturn)) void die_of_caught_signal(void);
+int caught_signal(void);
 int run_command(struct cli *cli, dlock_t *lk);
+
+/* subcommands.c: dlock status|break|probe */
+int is_subcommand(const char *word);
+int run_subcommand(int argc, char **argv);
 
 /* report.c */
 void say_verbose(const struct cli *cli, const char *fmt, ...)
@@ -38,5 +46,6 @@ int exit_status_for_open(int err);
 int exit_status_for_lock(int err);
 void report_open_error(const struct cli *cli, int err);
 void report_lock_error(const struct cli *cli, int err);
+const char *lock_error_text(int err);
 
 #endif /* DLOCK_CLI_H */

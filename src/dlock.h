@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 #include <sys/file.h>		/* LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN */
+#include <errno.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -34,8 +35,16 @@ enum dlock_method {
 #define DLOCK_NOCREATE		0x02	/* fail with ENOENT if the file is missing */
 #define DLOCK_INHERIT		0x04	/* the descriptor survives exec() */
 
-/* Default lease, in seconds, after which a silent remote lock is stale. */
+/*
+ * Default lease, in seconds, after which a lock whose holder cannot be asked
+ * (another host, a legacy record) is stale unless refreshed.  It must exceed
+ * NFS's longest attribute cache (60 s) plus the heartbeat period (a third of
+ * the lease) by a wide margin.
+ */
 #define DLOCK_STALE_DEFAULT	300.0
+
+/* errno of a release or heartbeat that found the lock broken by another. */
+#define DLOCK_ELOST		ESTALE
 
 struct dlock_options {
 	int method;		/* enum dlock_method */
@@ -81,7 +90,50 @@ int dlock_lock(dlock_t *lk, int operation, double timeout);
 int dlock_unlock(dlock_t *lk);
 int dlock_close(dlock_t *lk);
 
+int dlock_heartbeat(dlock_t *lk);
+int dlock_set_child(dlock_t *lk, pid_t child);
+
+/* What dlock_status() and dlock_break() find at a lock path. */
+enum dlock_state {
+	DLOCK_FREE = 0,		/* nobody holds it */
+	DLOCK_ALIVE,		/* held; the holder is proven alive */
+	DLOCK_DEAD,		/* held by a holder proven gone: stale */
+	DLOCK_UNKNOWN		/* held; the holder cannot be asked and its
+				   lease has not run out: treated as alive */
+};
+
+struct dlock_status {
+	int state;		/* enum dlock_state */
+	int method;		/* the method whose lock was examined */
+	int has_owner;		/* owner is filled in */
+	struct dlock_owner owner;
+	int same_host;		/* the owner is on this host and PID namespace */
+	double age;		/* seconds since taken or refreshed, by the
+				   file server's clock; -1 when unknown */
+	double stale;		/* the lease the age is judged against */
+	char reason[256];	/* one sentence: why that state */
+};
+
+int dlock_status(const char *path, const struct dlock_options *opts,
+    struct dlock_status *out);
+int dlock_break(const char *path, const struct dlock_options *opts, int force,
+    struct dlock_status *out);
+
+/* What dlock_probe() sees of the filesystem holding a lock path. */
+struct dlock_fsinfo {
+	char fstype[32];	/* "nfs4"; "fuse" for FUSE filesystems */
+	char subtype[64];	/* "glusterfs" for fuse.glusterfs; "" if none */
+	char source[256];	/* "server:/export" */
+	char mountpoint[4096];
+	char options[512];	/* the mount options that decided it */
+	int method;		/* what auto chooses for the path */
+	char reason[256];	/* one sentence: why */
+};
+
+int dlock_probe(const char *path, struct dlock_fsinfo *out);
+
 int dlock_fd(const dlock_t *lk);
+int dlock_fell_back(const dlock_t *lk);
 int dlock_method(const dlock_t *lk);
 const char *dlock_path(const dlock_t *lk);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "dlock.h"
+#include "record.h"
 
 struct dlock;
 
@@ -26,10 +27,47 @@ struct dlock_ops {
 	    const struct timespec *deadline);
 	int (*unlock)(struct dlock *lk);
 	int (*release)(struct dlock *lk);
+	/* NULL for kernel locks, which need neither. */
+	int (*heartbeat)(struct dlock *lk);
+	int (*set_child)(struct dlock *lk, pid_t child);
 };
 
 extern const struct dlock_ops dlock_fcntl_ops;
 extern const struct dlock_ops dlock_flock_ops;
+extern const struct dlock_ops dlock_lockfile_ops;
+extern const struct dlock_ops dlock_mkdir_ops;
+
+/*
+ * Locks held by a name (lockfile, mkdir) share one engine (namelock.c);
+ * this is what differs between them.  publish makes the lock exist with
+ * the record in it and answers 0 (ours) or -1 with EEXIST (someone's);
+ * unpublish removes the lock at lk->path, record and all.
+ */
+struct name_ops {
+	const char *record_name;	/* NULL: the lock is the record file */
+	int (*publish)(struct dlock *lk, const char *record, size_t len);
+	int (*unpublish)(struct dlock *lk);
+};
+
+extern const struct name_ops dlock_lockfile_name_ops;
+extern const struct name_ops dlock_mkdir_name_ops;
+
+/*
+ * A look at what is at a lock path right now: the lock object (the file,
+ * or the directory of the mkdir method), the record file's identity and
+ * time, and its record.
+ */
+struct lock_look {
+	int exists;		/* something is at the lock path */
+	int kind_mismatch;	/* a directory for lockfile, a file for mkdir */
+	int has_record_file;
+	dev_t dev;		/* of the record file, else of the lock */
+	ino_t ino;
+	struct timespec mtime;
+	int parsed;		/* record_parse() accepted the record */
+	int version;		/* record_version(): > 1 is a newer writer */
+	struct dlock_owner owner;
+};
 
 struct dlock {
 	const struct dlock_ops *ops;
@@ -43,8 +81,25 @@ struct dlock {
 	mode_t mode;
 	double stale;
 	int held;		/* 0, LOCK_SH or LOCK_EX */
+	int chosen;		/* the method was chosen by auto */
+	int fell_back;		/* ... and fell back to lockfile */
 	int classic;		/* fcntl: the kernel has no OFD locks */
+
+	/* Locks held by a name. */
+	const struct name_ops *name;
+	struct dlock_owner self;	/* our record, nonce renewed per lock */
+	char *record_path;	/* the file holding the record */
+	char *break_path;	/* the breaker lock, LOCKPATH.break */
+	char *dir;		/* the directory holding the lock */
+	dev_t held_dev;		/* the record file we published */
+	ino_t held_ino;
+	int no_link;		/* lockfile: link(2) does not work here */
+	int no_tmpfile;		/* O_TMPFILE does not work here */
+	long poll_cap_ns;	/* longest sleep between polls */
+	struct lock_look judged;	/* the last lock judged alive by lease */
+	struct timespec rejudge_at;	/* ... and when it may next be stale */
 };
+
 
 /* deadline.c */
 void deadline_set(struct timespec *deadline, double timeout);
@@ -58,8 +113,41 @@ int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
 int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int));
 
+/* lock.c */
+struct dlock *handle_new(const struct dlock_options *opts);
+int handle_setup(struct dlock *lk, const char *path);
+void handle_free(struct dlock *lk);
+int directory_method(const char *path, int method);
+
+/* owner.c */
+int look_at_lock(struct dlock *lk, struct lock_look *look);
+int same_lock(const struct lock_look *a, const struct lock_look *b);
+int lock_is_ours(struct dlock *lk, const struct lock_look *look);
+
+/* stale.c */
+int judge_lock(struct dlock *lk, const struct lock_look *look,
+    struct dlock_status *out);
+int server_now(const char *dir, struct timespec *now);
+
+/* breaker.c */
+int breaker_take(struct dlock *lk, ino_t *ino);
+void breaker_drop(struct dlock *lk, ino_t ino);
+int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
+    int force);
+int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
+
+/* namelock.c */
+int name_prepare(struct dlock *lk, const struct name_ops *ops);
+int name_try(struct dlock *lk, int shared);
+int name_wait(struct dlock *lk, int shared, const struct timespec *deadline);
+int name_unlock(struct dlock *lk);
+int name_release(struct dlock *lk);
+int name_heartbeat(struct dlock *lk);
+int name_set_child(struct dlock *lk, pid_t child);
+
 /* fileopen.c */
 int open_lock_file(struct dlock *lk, int want_write);
 int close_lock_file(struct dlock *lk);
+int write_all(int fd, const char *buf, size_t len);
 
 #endif /* DLOCK_INT_H */

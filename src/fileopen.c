@@ -78,3 +78,21 @@ close_lock_file(struct dlock *lk)
 	lk->fd = -1;
 	return 0;
 }
+
+/* Writes all of buf; a short write is retried, so -1 carries the cause. */
+int
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

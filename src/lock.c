@@ -2,18 +2,24 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include "dlock_int.h"
+#include "probe.h"
 
 /* Adding a method means one file and one row here. */
 static const struct dlock_ops *const method_table[] = {
 	[DLOCK_FCNTL] = &dlock_fcntl_ops,
 	[DLOCK_FLOCK] = &dlock_flock_ops,
+	[DLOCK_LOCKFILE] = &dlock_lockfile_ops,
+	[DLOCK_MKDIR] = &dlock_mkdir_ops,
 };
 
 static const char *const method_names[] = {
@@ -83,23 +89,82 @@ options_valid(const struct dlock_options *o)
 	return 1;
 }
 
+static int
+is_directory(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /*
- * What `auto` means for a path: a directory cannot take an exclusive fcntl
- * lock (it cannot be opened for writing), so, as flock(1) does, it gets
- * flock(2).
+ * A local filesystem needs no look at the mount table: its statfs magic
+ * says it, and fcntl is right for all of them.  (Test builds always take
+ * the full probe, so that recorded mounts can be fed to it.)
+ */
+static int
+surely_local(const char *path)
+{
+#ifdef DLOCK_TEST_HOOKS
+	(void)path;
+	return 0;
+#else
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct statfs sfs;
+
+	if (is_directory(path))
+		return statfs(path, &sfs) == 0 &&
+		    probe_local_fstype((unsigned long)sfs.f_type) != NULL;
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return 0;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+	return statfs(dir, &sfs) == 0 &&
+	    probe_local_fstype((unsigned long)sfs.f_type) != NULL;
+#endif
+}
+
+/*
+ * What `auto` means for a path: the method the filesystem calls for
+ * (probe.c), except that a directory, which cannot be opened for writing
+ * and so cannot take an exclusive fcntl lock, gets flock(2) as with
+ * flock(1).
  */
 static int
 auto_method(const char *path)
 {
-	struct stat st;
+	struct fsprobe *probe;
+	int method, saved;
 
-	if (path != NULL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return DLOCK_FLOCK;
-	return DLOCK_FCNTL;
+	if (surely_local(path))
+		method = DLOCK_FCNTL;
+	else {
+		probe = malloc(sizeof(*probe));
+		if (probe == NULL)
+			return -1;
+		method = probe_path(path, probe) == 0 ? probe->method : -1;
+		saved = errno;
+		free(probe);
+		errno = saved;
+	}
+	return directory_method(path, method);
 }
 
-static struct dlock *
-new_handle(const struct dlock_options *opts)
+/* flock(1) locks a directory with flock(2); fcntl cannot lock one
+ * exclusively (it cannot be opened for writing). */
+int
+directory_method(const char *path, int method)
+{
+	return method == DLOCK_FCNTL && is_directory(path) ? DLOCK_FLOCK :
+	    method;
+}
+
+struct dlock *
+handle_new(const struct dlock_options *opts)
 {
 	struct dlock_options defaults;
 	struct dlock *lk;
@@ -127,42 +192,49 @@ new_handle(const struct dlock_options *opts)
 	return lk;
 }
 
-static dlock_t *
-prepare_or_free(struct dlock *lk)
+void
+handle_free(struct dlock *lk)
 {
-	int saved;
+	int saved = errno;
 
-	lk->ops = method_table[lk->method];
-	if (lk->ops->prepare(lk) == 0)
-		return lk;
-	saved = errno;
 	free(lk->path);
 	free(lk);
 	errno = saved;
-	return NULL;
+}
+
+/* Names the path, resolves auto, and prepares the method. */
+int
+handle_setup(struct dlock *lk, const char *path)
+{
+	if (path == NULL || *path == '\0') {
+		errno = ENOENT;
+		return -1;
+	}
+	lk->path = strdup(path);
+	if (lk->path == NULL)
+		return -1;
+	if (lk->method == DLOCK_AUTO) {
+		lk->method = auto_method(path);
+		if (lk->method < 0)
+			return -1;
+		lk->chosen = 1;
+	}
+	lk->ops = method_table[lk->method];
+	return lk->ops->prepare(lk);
 }
 
 dlock_t *
 dlock_open(const char *path, const struct dlock_options *opts)
 {
-	struct dlock *lk;
+	struct dlock *lk = handle_new(opts);
 
-	if (path == NULL || *path == '\0') {
-		errno = ENOENT;
-		return NULL;
-	}
-	lk = new_handle(opts);
 	if (lk == NULL)
 		return NULL;
-	lk->path = strdup(path);
-	if (lk->path == NULL) {
-		free(lk);
-		errno = ENOMEM;
+	if (handle_setup(lk, path) < 0) {
+		handle_free(lk);
 		return NULL;
 	}
-	if (lk->method == DLOCK_AUTO)
-		lk->method = auto_method(path);
-	return prepare_or_free(lk);
+	return lk;
 }
 
 dlock_t *
@@ -174,37 +246,54 @@ dlock_open_fd(int fd, const struct dlock_options *opts)
 		errno = EBADF;
 		return NULL;
 	}
-	lk = new_handle(opts);
+	lk = handle_new(opts);
 	if (lk == NULL)
 		return NULL;
 	if (lk->method == DLOCK_AUTO)
 		lk->method = DLOCK_FCNTL;
 	if (lk->method != DLOCK_FCNTL && lk->method != DLOCK_FLOCK) {
 		/* The other methods hold a lock by a name, not a descriptor. */
-		free(lk);
+		handle_free(lk);
 		errno = EINVAL;
 		return NULL;
 	}
 	lk->fd = fd;
-	return prepare_or_free(lk);
+	lk->ops = method_table[lk->method];
+	if (lk->ops->prepare(lk) < 0) {
+		handle_free(lk);
+		return NULL;
+	}
+	return lk;
 }
 
-int
-dlock_lock(dlock_t *lk, int operation, double timeout)
+/*
+ * A kernel lock that fails with ENOLCK (no lock service: NFS without
+ * lockd) or EOPNOTSUPP on a path whose method auto chose is held as a
+ * lockfile instead.
+ */
+static int
+fall_back_to_lockfile(struct dlock *lk)
+{
+	int saved = errno;
+
+	if (!lk->chosen || lk->name != NULL || lk->path == NULL ||
+	    (saved != ENOLCK && saved != EOPNOTSUPP))
+		return -1;
+	lk->ops->release(lk);
+	lk->method = DLOCK_LOCKFILE;
+	lk->ops = method_table[lk->method];
+	lk->chosen = 0;
+	if (lk->ops->prepare(lk) < 0)
+		return -1;
+	lk->fell_back = 1;
+	return 0;
+}
+
+static int
+take(struct dlock *lk, int shared, double timeout)
 {
 	struct timespec deadline;
-	int kind = operation & ~LOCK_NB;
-	int shared = kind == LOCK_SH;
 	int rc;
-
-	if (operation == LOCK_UN)
-		return dlock_unlock(lk);
-	if ((kind != LOCK_SH && kind != LOCK_EX) || isnan(timeout)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (operation & LOCK_NB)
-		timeout = 0;
 
 	rc = lk->ops->try_lock(lk, shared);
 	if (rc < 0 && errno == EWOULDBLOCK && timeout != 0) {
@@ -217,6 +306,27 @@ dlock_lock(dlock_t *lk, int operation, double timeout)
 			rc = wait_poll(lk, shared, timeout > 0 ? &deadline : NULL,
 			    POLL_CAP_NS);
 	}
+	return rc;
+}
+
+int
+dlock_lock(dlock_t *lk, int operation, double timeout)
+{
+	int kind = operation & ~LOCK_NB;
+	int shared = kind == LOCK_SH;
+	int rc;
+
+	if (operation == LOCK_UN)
+		return dlock_unlock(lk);
+	if ((kind != LOCK_SH && kind != LOCK_EX) || isnan(timeout)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (operation & LOCK_NB)
+		timeout = 0;
+	rc = take(lk, shared, timeout);
+	if (rc < 0 && fall_back_to_lockfile(lk) == 0)
+		rc = take(lk, shared, timeout);
 	if (rc == 0)
 		lk->held = kind;
 	return rc;
@@ -234,16 +344,35 @@ dlock_unlock(dlock_t *lk)
 int
 dlock_close(dlock_t *lk)
 {
-	int rc, saved;
+	int rc;
 
 	if (lk == NULL)
 		return 0;
 	rc = lk->ops->release(lk);
-	saved = errno;
-	free(lk->path);
-	free(lk);
-	errno = saved;
+	handle_free(lk);
 	return rc;
+}
+
+int
+dlock_heartbeat(dlock_t *lk)
+{
+	return lk->ops->heartbeat != NULL ? lk->ops->heartbeat(lk) : 0;
+}
+
+int
+dlock_set_child(dlock_t *lk, pid_t child)
+{
+	if (child < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return lk->ops->set_child != NULL ? lk->ops->set_child(lk, child) : 0;
+}
+
+int
+dlock_fell_back(const dlock_t *lk)
+{
+	return lk->fell_back;
 }
 
 int

@@ -17,10 +17,14 @@
 
 #define USAGE \
 "usage: dlock [-sxunoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
-"             [--length length] [--verbose] lockpath [--] command [arg ...]\n" \
+"             [--length length] [--stale secs] [--heartbeat secs]\n" \
+"             [--verbose] lockpath [--] command [arg ...]\n" \
 "       dlock [options] lockpath -c command\n" \
 "       dlock [options] fd\n" \
 "       dlock [options] --fd fd\n" \
+"       dlock status [-m method] [--stale secs] [--json] lockpath\n" \
+"       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
+"       dlock probe [--json] path\n" \
 "       dlock -h | -V\n"
 
 #define HELP \
@@ -37,14 +41,20 @@
 "  -o, --close              do not pass the lock descriptor to the command\n" \
 "  -c, --command STRING     run STRING with /bin/sh -c\n" \
 "  -F, --no-fork            execute the command in place of dlock\n" \
-"  -m, --method METHOD      auto (default), fcntl, flock\n" \
+"  -m, --method METHOD      auto (default), fcntl, flock, lockfile, mkdir\n" \
 "      --fcntl              the same as -m fcntl\n" \
 "      --start OFFSET       first byte of an fcntl byte-range lock\n" \
 "      --length LENGTH      bytes in the range (0: to the end of file)\n" \
 "      --fd FD              lock the open descriptor FD\n" \
+"      --stale SECS         lease of lockfile and mkdir locks (default 300)\n" \
+"      --heartbeat SECS     refresh the lease this often (default stale/3)\n" \
 "      --verbose            report waiting, acquisition and release\n" \
 "  -h, --help               show this help\n" \
 "  -V, --version            show the version\n" \
+"\n" \
+"Subcommands: status shows who holds a lock and whether it is alive;\n" \
+"break removes a stale lock (-f: any lock); probe tells which method\n" \
+"auto chooses for a path, and why.\n" \
 "\n" \
 "Exit status: the command's, or 128+N if it died of signal N; 1 (or -E)\n" \
 "when busy or timed out; 64 usage; 66 cannot open; 69 method unavailable;\n" \
@@ -56,6 +66,8 @@ enum {
 	OPT_LENGTH,
 	OPT_FD,
 	OPT_FCNTL,
+	OPT_STALE,
+	OPT_HEARTBEAT,
 };
 
 static const struct option long_options[] = {
@@ -74,6 +86,8 @@ static const struct option long_options[] = {
 	{ "start", required_argument, NULL, OPT_START },
 	{ "length", required_argument, NULL, OPT_LENGTH },
 	{ "fd", required_argument, NULL, OPT_FD },
+	{ "stale", required_argument, NULL, OPT_STALE },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -105,6 +119,18 @@ number_arg(const char *opt, const char *value, int64_t min, int64_t max)
 	if (parse_integer(value, min, max, &v) < 0)
 		usage_error("%s '%s': %s", opt, value, errno == ERANGE ?
 		    "out of range" : "not a whole number");
+	return v;
+}
+
+static double
+seconds_arg(const char *what, const char *value)
+{
+	double v;
+
+	if (parse_seconds(value, 1e9, &v) < 0)
+		usage_error("%s '%s': %s", what, value, errno == ERANGE ?
+		    "out of range (at most 1e9 seconds)" :
+		    "not a number of seconds");
 	return v;
 }
 
@@ -171,10 +197,19 @@ parse_options(struct cli *cli, int argc, char **argv)
 			cli->timeout = 0;
 			break;
 		case 'w':
-			if (parse_seconds(optarg, 1e9, &cli->timeout) < 0)
-				usage_error("timeout '%s': %s", optarg,
-				    errno == ERANGE ? "out of range (at most "
-				    "1e9 seconds)" : "not a number of seconds");
+			cli->timeout = seconds_arg("timeout", optarg);
+			break;
+		case OPT_STALE:
+			cli->lock.stale = seconds_arg("--stale", optarg);
+			if (cli->lock.stale <= 0)
+				usage_error("--stale '%s': must be more than 0",
+				    optarg);
+			break;
+		case OPT_HEARTBEAT:
+			cli->heartbeat = seconds_arg("--heartbeat", optarg);
+			if (cli->heartbeat < 0.01)
+				usage_error("--heartbeat '%s': must be at least "
+				    "0.01", optarg);
 			break;
 		case 'E':
 			cli->conflict_status = (int)number_arg("exit code",
@@ -190,7 +225,7 @@ parse_options(struct cli *cli, int argc, char **argv)
 			cli->lock.method = dlock_method_from_name(optarg);
 			if (cli->lock.method < 0)
 				usage_error("unknown method '%s' (auto, fcntl, "
-				    "flock)", optarg);
+				    "flock, lockfile, mkdir)", optarg);
 			break;
 		case OPT_FCNTL:
 			cli->lock.method = DLOCK_FCNTL;
@@ -232,6 +267,19 @@ parse_options(struct cli *cli, int argc, char **argv)
 	if (cli->operation == LOCK_UN && cli->fd < 0)
 		usage_error("-u releases a lock on a descriptor; a lock taken "
 		    "for a command is released when the command exits");
+	if (cli->lock.method == DLOCK_LOCKFILE ||
+	    cli->lock.method == DLOCK_MKDIR) {
+		const char *m = dlock_method_name(cli->lock.method);
+
+		if (cli->operation == LOCK_SH)
+			usage_error("-s: the %s method has no shared locks", m);
+		if (cli->fd >= 0)
+			usage_error("the %s method locks a path, not a "
+			    "descriptor", m);
+		if (cli->no_fork)
+			usage_error("-F: a %s lock needs dlock to stay and "
+			    "release it", m);
+	}
 }
 
 static double
@@ -270,6 +318,9 @@ take_lock(struct cli *cli, dlock_t *lk)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (dlock_lock(lk, cli->operation, cli->timeout) == 0) {
+		if (dlock_fell_back(lk))
+			say_verbose(cli, "kernel locks fail on %s; fell back "
+			    "to a lockfile", cli->path);
 		say_verbose(cli, "%s lock on %s (%s) after %.6f seconds",
 		    cli->operation == LOCK_SH ? "shared" : "exclusive",
 		    cli->path != NULL ? cli->path : "descriptor",
@@ -277,6 +328,10 @@ take_lock(struct cli *cli, dlock_t *lk)
 		return;
 	}
 	err = errno;
+	if (err == EINTR && caught_signal()) {
+		dlock_close(lk);
+		die_of_caught_signal();
+	}
 	if (err == EWOULDBLOCK || err == ETIMEDOUT) {
 		say_verbose(cli, "%s is busy: %s after %.6f seconds",
 		    cli->path != NULL ? cli->path : "descriptor",
@@ -299,10 +354,18 @@ main(int argc, char **argv)
 	};
 	dlock_t *lk;
 
+	if (argc > 1 && is_subcommand(argv[1]))
+		return run_subcommand(argc - 1, argv + 1);
 	dlock_options_init(&cli.lock);
 	parse_options(&cli, argc, argv);
-	if (cli.argv != NULL && !cli.close_fd)
-		cli.lock.flags |= DLOCK_INHERIT;
+	if (cli.argv != NULL) {
+		if (!cli.close_fd)
+			cli.lock.flags |= DLOCK_INHERIT;
+		/* A signal ends the wait and kills dlock, as it would have
+		 * without the lock; but the library first cleans up. */
+		cli.lock.flags |= DLOCK_INTERRUPTIBLE;
+		catch_signals();
+	}
 
 	lk = open_lock(&cli);
 	if (cli.operation == LOCK_UN) {

@@ -36,6 +36,7 @@ exit_status_for_open(int err)
 		return EXIT_CANTCREAT;
 	case ENOLCK:
 	case EOPNOTSUPP:
+	case EPROTO:
 		return EXIT_UNAVAILABLE;
 	default:
 		return EXIT_NOINPUT;
@@ -49,11 +50,47 @@ exit_status_for_lock(int err)
 	case ENOLCK:
 	case EOPNOTSUPP:
 	case ENOSYS:
+	case EPROTO:
 		return EXIT_UNAVAILABLE;
 	case EBADF:
+	case EISDIR:
+	case ENOTDIR:
+	case ELOOP:
+	case EACCES:
 		return EXIT_NOINPUT;
+	case EROFS:
+	case ENOSPC:
+	case EDQUOT:
+		return EXIT_CANTCREAT;
 	default:
 		return EXIT_OSERR;
+	}
+}
+
+/* strerror(), in the words of locks where errno's own would mislead. */
+const char *
+lock_error_text(int err)
+{
+	switch (err) {
+	case DLOCK_ELOST:
+		return "the lock was lost: another process broke it as stale";
+	case EPROTO:
+		return "it is held by another lock method; every user of one "
+		    "lock must use the same method";
+	case EISDIR:
+		return "it is a directory (a lock of the mkdir method, or not "
+		    "a lock at all)";
+	case ENOTDIR:
+		return "it is not a directory (a lock of another method, or "
+		    "not a lock at all)";
+	case ELOOP:
+		return "it is a symbolic link, which is never followed";
+	case EINVAL:
+		return "not a regular file or directory";
+	case EDEADLK:
+		return "this handle already holds it";
+	default:
+		return strerror(err);
 	}
 }
 
@@ -73,22 +110,7 @@ report_open_error(const struct cli *cli, int err)
 	char what[64 + 4096];
 
 	target(cli, what, sizeof(what));
-	switch (err) {
-	case ELOOP:
-		warnx("cannot open lock file %s: it is a symbolic link, "
-		    "which is never followed", what);
-		break;
-	case EINVAL:
-		warnx("cannot open lock file %s: not a regular file or "
-		    "directory", what);
-		break;
-	case EOPNOTSUPP:
-		warnx("cannot use method %s on %s: not supported in this build",
-		    dlock_method_name(cli->lock.method), what);
-		break;
-	default:
-		warnx("cannot open lock file %s: %s", what, strerror(err));
-	}
+	warnx("cannot open lock %s: %s", what, lock_error_text(err));
 }
 
 void
@@ -100,6 +122,9 @@ report_lock_error(const struct cli *cli, int err)
 	if (err == EBADF && cli->operation == LOCK_EX)
 		warnx("cannot lock %s: it is open read-only, and an exclusive "
 		    "fcntl lock needs write access (use -s, or -m flock)", what);
+	else if (err == EOPNOTSUPP && cli->operation == LOCK_SH)
+		warnx("cannot lock %s: shared locks need a kernel lock method "
+		    "(fcntl or flock); this path uses a lockfile", what);
 	else
-		warnx("cannot lock %s: %s", what, strerror(err));
+		warnx("cannot lock %s: %s", what, lock_error_text(err));
 }

@@ -2,9 +2,12 @@
 #define _GNU_SOURCE
 #include <err.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +18,8 @@
  * has exited, so the lock is held exactly as long as the command runs, and
  * the signals that usually mean "stop" reach the command instead of only
  * killing the wrapper (which would free the lock under a running command).
+ * Before there is a command, such a signal ends the wait for the lock; the
+ * library then cleans up, and dlock dies of the signal.
  */
 
 extern char **environ;
@@ -23,42 +28,68 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t pending_signal;
+static sigset_t handled;
 
 static void
-forward_signal(int sig, siginfo_t *info, void *context)
+on_signal(int sig, siginfo_t *info, void *context)
 {
 	(void)context;
+	if (child_pid <= 0) {
+		pending_signal = sig;
+		return;
+	}
 	/* A signal from the terminal went to the command's process group
 	 * as well; sending it again would deliver it twice. */
 	if (info != NULL && info->si_code == SI_KERNEL)
 		return;
-	if (child_pid > 0)
-		kill(child_pid, sig);
+	kill(child_pid, sig);
 }
 
 /*
- * Handlers for the signals to forward, except those the caller ignores
- * (nohup, a cron daemon): those stay ignored, by us and by the command.
- * Returns the set of signals the command must see at their default.
+ * Catches the signals to forward, except those the caller ignores (nohup,
+ * a cron daemon): those stay ignored, by us and by the command.  No
+ * SA_RESTART: a wait for the lock must end when one arrives.
  */
-static void
-install_forwarding(sigset_t *handled)
+void
+catch_signals(void)
 {
 	struct sigaction sa, old;
 	size_t i;
 
-	sigemptyset(handled);
+	sigemptyset(&handled);
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = forward_signal;
-	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < NFORWARDED; i++) {
 		if (sigaction(forwarded[i], NULL, &old) == 0 &&
 		    old.sa_handler == SIG_IGN)
 			continue;
 		if (sigaction(forwarded[i], &sa, NULL) == 0)
-			sigaddset(handled, forwarded[i]);
+			sigaddset(&handled, forwarded[i]);
 	}
+}
+
+int
+caught_signal(void)
+{
+	return pending_signal;
+}
+
+/* Ends dlock as the caught signal would have, had it not been caught. */
+void
+die_of_caught_signal(void)
+{
+	int sig = pending_signal;
+	sigset_t set;
+
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
+	_exit(128 + sig);
 }
 
 static int
@@ -81,20 +112,23 @@ exec_in_place(struct cli *cli)
 	_exit(exec_failure_status(cli->argv[0], errno));
 }
 
+/* Returns 0, an errno of posix_spawn, or -1 when a signal came first. */
 static int
 spawn(struct cli *cli, pid_t *pid)
 {
 	posix_spawnattr_t attr;
-	sigset_t handled, blocked, saved;
+	sigset_t blocked, saved;
 	int rc;
 
-	install_forwarding(&handled);
 	sigemptyset(&blocked);
 	for (size_t i = 0; i < NFORWARDED; i++)
 		sigaddset(&blocked, forwarded[i]);
 	/* Held back until child_pid is set, so none can be lost. */
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
-
+	if (pending_signal) {
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+		return -1;
+	}
 	rc = posix_spawnattr_init(&attr);
 	if (rc == 0) {
 		posix_spawnattr_setsigmask(&attr, &saved);
@@ -112,41 +146,97 @@ spawn(struct cli *cli, pid_t *pid)
 }
 
 static int
-wait_for(pid_t pid)
+status_of(int wstatus)
 {
-	int status;
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return WEXITSTATUS(wstatus);
+}
 
-	while (waitpid(pid, &status, 0) < 0) {
+static int
+pidfd_of(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/*
+ * Waits for the command, refreshing the lock's lease every period seconds
+ * (0: never).  *lost is set when a refresh finds the lock broken.
+ */
+static int
+wait_for(pid_t pid, dlock_t *lk, double period, int *lost)
+{
+	int pidfd = period > 0 ? pidfd_of(pid) : -1, wstatus;
+
+	while (pidfd >= 0) {
+		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+		int n = poll(&pfd, 1, (int)(period * 1000));
+
+		if (n > 0)
+			break;
+		if (n == 0 && !*lost && dlock_heartbeat(lk) < 0) {
+			*lost = errno == DLOCK_ELOST;
+			warnx("refreshing lock '%s': %s", dlock_path(lk),
+			    lock_error_text(errno));
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	while (waitpid(pid, &wstatus, 0) < 0) {
 		if (errno != EINTR) {
 			warn("waiting for the command (pid %d)", (int)pid);
 			return EXIT_OSERR;
 		}
 	}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return status_of(wstatus);
+}
+
+static double
+heartbeat_period(const struct cli *cli, dlock_t *lk)
+{
+	int m = dlock_method(lk);
+
+	if (m != DLOCK_LOCKFILE && m != DLOCK_MKDIR)
+		return 0;
+	if (cli->heartbeat > 0)
+		return cli->heartbeat;
+	return (cli->lock.stale > 0 ? cli->lock.stale : DLOCK_STALE_DEFAULT) / 3;
 }
 
 int
 run_command(struct cli *cli, dlock_t *lk)
 {
 	pid_t pid;
-	int rc, status;
+	int rc, status, lost = 0;
 
 	if (cli->no_fork)
 		exec_in_place(cli);
 	rc = spawn(cli, &pid);
+	if (rc < 0) {
+		dlock_close(lk);
+		die_of_caught_signal();
+	}
 	if (rc != 0) {
 		status = exec_failure_status(cli->argv[0], rc);
 		dlock_close(lk);
 		return status;
 	}
 	say_verbose(cli, "running %s (pid %d)", cli->argv[0], (int)pid);
-	status = wait_for(pid);
+	if (dlock_set_child(lk, pid) < 0)
+		warnx("recording the command in lock '%s': %s", cli->path,
+		    lock_error_text(errno));
+	status = wait_for(pid, lk, heartbeat_period(cli, lk), &lost);
 	say_verbose(cli, "%s exited with status %d; releasing %s",
 	    cli->argv[0], status, cli->path);
-	if (dlock_close(lk) < 0) {
-		warn("releasing lock '%s'", cli->path);
+	if (dlock_close(lk) < 0 || lost) {
+		warnx("releasing lock '%s': %s", cli->path,
+		    lock_error_text(lost ? DLOCK_ELOST : errno));
 		if (status == 0)
 			status = EXIT_OSERR;
 	}

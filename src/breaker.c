@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * The breaker lock, LOCKPATH.break, serializes everything that removes a
+ * lock: breaking a stale one and releasing one's own.  Without it, two
+ * waiters could both judge a lock stale, and the second would delete the
+ * lock the first had just taken; or a holder broken while paused would,
+ * on waking, delete its successor's lock.  It is held for milliseconds,
+ * so one older than BREAKER_STALE belonged to a process that died.
+ */
+
+#define BREAKER_STALE 30
+
+static int
+create_breaker(struct dlock *lk, ino_t *ino)
+{
+	char record[DLOCK_RECORD_MAX + 1];
+	struct stat st;
+	int fd, len, saved;
+
+	fd = open(lk->break_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, lk->mode & 0666);
+	if (fd < 0)
+		return -1;
+	/* The record only tells a person who is breaking; not checked. */
+	len = record_format(&lk->self, record, sizeof(record));
+	if (len > 0)
+		(void)!write(fd, record, (size_t)len);
+	if (fstat(fd, &st) < 0) {
+		saved = errno;
+		close(fd);
+		unlink(lk->break_path);
+		errno = saved;
+		return -1;
+	}
+	close(fd);
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* Removes a breaker lock left by a process that died holding it. */
+static void
+clear_dead_breaker(struct dlock *lk)
+{
+	struct timespec now;
+	struct stat st;
+	int fd;
+
+	fd = open(lk->break_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && server_now(lk->dir, &now) == 0 &&
+	    now.tv_sec - st.st_mtim.tv_sec > BREAKER_STALE) {
+		struct stat again;
+
+		if (lstat(lk->break_path, &again) == 0 &&
+		    again.st_ino == st.st_ino && again.st_dev == st.st_dev)
+			unlink(lk->break_path);
+	}
+	close(fd);
+}
+
+/* One attempt; EWOULDBLOCK while another process holds it. */
+int
+breaker_take(struct dlock *lk, ino_t *ino)
+{
+	if (create_breaker(lk, ino) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	clear_dead_breaker(lk);
+	if (create_breaker(lk, ino) == 0)
+		return 0;
+	if (errno == EEXIST)
+		errno = EWOULDBLOCK;
+	return -1;
+}
+
+/*
+ * Waits for the breaker as long as one can be held, and a little more:
+ * by then a holder that died has left one that clear_dead_breaker removes.
+ */
+static int
+breaker_take_waiting(struct dlock *lk, ino_t *ino)
+{
+	struct timespec deadline;
+	unsigned int attempt = 0;
+
+	deadline_set(&deadline, BREAKER_STALE + 10);
+	for (;;) {
+		struct timespec left;
+
+		if (breaker_take(lk, ino) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -1;
+		if (!deadline_left(&deadline, &left)) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		sleep_until(&deadline, backoff_ns(++attempt, 5 * 1000000L), 0);
+	}
+}
+
+void
+breaker_drop(struct dlock *lk, ino_t ino)
+{
+	struct stat st;
+	int saved = errno;
+
+	if (lstat(lk->break_path, &st) == 0 && st.st_ino == ino)
+		unlink(lk->break_path);
+	errno = saved;
+}
+
+/*
+ * A file that a kernel-lock method (fcntl, flock) uses as its lock file
+ * looks like a legacy empty record.  Breaking it while someone holds a
+ * kernel lock on it would split that method's users across two files.
+ */
+static int
+kernel_lock_present(const char *path)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd, present = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+#ifdef F_OFD_GETLK
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		present = 1;
+#endif
+	if (!present) {
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+			present = errno == EWOULDBLOCK;
+		else
+			flock(fd, LOCK_UN);
+	}
+	close(fd);
+	return present;
+}
+
+/*
+ * Removes the lock judged stale in *judged, if it is still that lock and
+ * still stale (or force).  Fails with EWOULDBLOCK when another process is
+ * breaking or releasing, ECANCELED when the lock changed meanwhile, EBUSY
+ * when it is alive after all, EPROTO when it is another method's file.
+ */
+int
+break_if_unchanged(struct dlock *lk, const struct lock_look *judged, int force)
+{
+	struct dlock_status verdict;
+	struct lock_look now;
+	ino_t ino;
+	int rc = -1, err;
+
+	if (breaker_take(lk, &ino) < 0)
+		return -1;
+	if (look_at_lock(lk, &now) < 0) {
+		err = errno;
+	} else if (!same_lock(judged, &now)) {
+		err = ECANCELED;
+	} else if (!force && judge_lock(lk, &now, &verdict) != DLOCK_DEAD) {
+		err = EBUSY;
+	} else if (lk->name->record_name == NULL &&
+	    !(now.parsed && now.owner.kind == DLOCK_RECORD_V1) &&
+	    kernel_lock_present(lk->path)) {
+		err = EPROTO;
+	} else {
+		rc = lk->name->unpublish(lk);
+		err = errno;
+	}
+	breaker_drop(lk, ino);
+	errno = err;
+	return rc;
+}
+
+/* Runs fn on a lock of ours with the breaker held: release, rewrite. */
+int
+with_own_lock(struct dlock *lk, int (*fn)(struct dlock *))
+{
+	struct lock_look look;
+	ino_t ino;
+	int rc = -1, err;
+
+	if (breaker_take_waiting(lk, &ino) < 0)
+		return -1;
+	if (look_at_lock(lk, &look) < 0) {
+		err = errno;
+	} else if (!lock_is_ours(lk, &look)) {
+		err = DLOCK_ELOST;
+		lk->held = 0;
+	} else {
+		rc = fn(lk);
+		err = errno;
+	}
+	breaker_drop(lk, ino);
+	errno = err;
+	return rc;
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+#include "probe.h"
+
+/* Looking at a lock without taking it: dlock_status() and dlock_break(). */
+
+/*
+ * A kernel lock's holder is alive by definition: the kernel (or the file
+ * server) drops the lock when it dies.  Asking for a conflicting lock
+ * tells whether one is held; for flock(2), which has no such query, by
+ * trying and at once undoing it.
+ */
+static void
+kernel_status(struct dlock *lk, struct dlock_status *out)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+	    .l_start = lk->start, .l_len = lk->length };
+	int held = 0;
+
+	if (lk->method == DLOCK_FCNTL) {
+#ifdef F_OFD_GETLK
+		if (fcntl(lk->fd, F_OFD_GETLK, &fl) < 0)
+#endif
+		{
+			fl.l_type = F_WRLCK;
+			fl.l_pid = 0;
+			fcntl(lk->fd, F_GETLK, &fl);
+		}
+		held = fl.l_type != F_UNLCK;
+		if (held && fl.l_pid > 0) {
+			out->has_owner = 1;
+			out->owner.pid = fl.l_pid;
+		}
+	} else if (flock(lk->fd, LOCK_EX | LOCK_NB) < 0) {
+		held = errno == EWOULDBLOCK;
+	} else {
+		flock(lk->fd, LOCK_UN);
+	}
+	out->state = held ? DLOCK_ALIVE : DLOCK_FREE;
+	out->age = -1;
+	if (!held)
+		snprintf(out->reason, sizeof(out->reason), "nobody holds it");
+	else if (out->has_owner)
+		snprintf(out->reason, sizeof(out->reason), "held by a kernel "
+		    "lock of pid %d, which the kernel drops if it dies",
+		    (int)out->owner.pid);
+	else
+		snprintf(out->reason, sizeof(out->reason), "held by a kernel "
+		    "lock, which the kernel drops when its holder dies");
+}
+
+static struct dlock *
+open_for_look(const char *path, const struct dlock_options *opts)
+{
+	struct dlock_options o;
+	struct dlock *lk;
+
+	if (opts != NULL)
+		o = *opts;
+	else
+		dlock_options_init(&o);
+	/* Looking must not create a lock file. */
+	o.flags |= DLOCK_NOCREATE;
+	lk = handle_new(&o);
+	if (lk == NULL)
+		return NULL;
+	if (handle_setup(lk, path) < 0) {
+		handle_free(lk);
+		return NULL;
+	}
+	return lk;
+}
+
+static int
+look_and_judge(struct dlock *lk, struct lock_look *look,
+    struct dlock_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->method = lk->method;
+	out->stale = lk->stale;
+	if (lk->name == NULL) {
+		kernel_status(lk, out);
+		return 0;
+	}
+	if (look_at_lock(lk, look) < 0)
+		return -1;
+	if (look->kind_mismatch) {
+		errno = look->kind_mismatch;
+		return -1;
+	}
+	judge_lock(lk, look, out);
+	return 0;
+}
+
+int
+dlock_status(const char *path, const struct dlock_options *opts,
+    struct dlock_status *out)
+{
+	struct lock_look look;
+	struct dlock *lk;
+	int rc;
+
+	lk = open_for_look(path, opts);
+	if (lk == NULL) {
+		/* No lock file at all: a kernel-method lock that is free. */
+		if (errno != ENOENT || opts == NULL ||
+		    (opts->method != DLOCK_FCNTL && opts->method != DLOCK_FLOCK))
+			return -1;
+		memset(out, 0, sizeof(*out));
+		out->method = opts->method;
+		out->state = DLOCK_FREE;
+		out->age = -1;
+		snprintf(out->reason, sizeof(out->reason), "no lock file");
+		return 0;
+	}
+	rc = look_and_judge(lk, &look, out);
+	dlock_close(lk);
+	return rc;
+}
+
+/*
+ * Removes a stale lock, or with force any lock, through the breaker
+ * protocol.  EBUSY: alive (out says why); ENOENT: nothing to break;
+ * EOPNOTSUPP: a kernel lock, which only its holder can release; ECANCELED:
+ * the lock changed while being broken (look again).
+ */
+int
+dlock_break(const char *path, const struct dlock_options *opts, int force,
+    struct dlock_status *out)
+{
+	struct lock_look look;
+	struct dlock *lk;
+	int rc = -1, err;
+
+	lk = open_for_look(path, opts);
+	if (lk == NULL)
+		return -1;
+	if (look_and_judge(lk, &look, out) < 0) {
+		err = errno;
+	} else if (lk->name == NULL) {
+		err = EOPNOTSUPP;
+	} else if (out->state == DLOCK_FREE) {
+		err = ENOENT;
+	} else if (out->state != DLOCK_DEAD && !force) {
+		err = EBUSY;
+	} else {
+		rc = break_if_unchanged(lk, &look, force);
+		err = errno;
+	}
+	dlock_close(lk);
+	errno = err;
+	return rc;
+}
+
+int
+dlock_probe(const char *path, struct dlock_fsinfo *out)
+{
+	struct fsprobe *probe;
+	int saved;
+
+	probe = malloc(sizeof(*probe));
+	if (probe == NULL)
+		return -1;
+	if (probe_path(path, probe) < 0) {
+		saved = errno;
+		free(probe);
+		errno = saved;
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->fstype, sizeof(out->fstype), "%s", probe->fstype);
+	snprintf(out->subtype, sizeof(out->subtype), "%s", probe->subtype);
+	snprintf(out->source, sizeof(out->source), "%s", probe->source);
+	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s",
+	    probe->mountpoint);
+	snprintf(out->options, sizeof(out->options), "%s", probe->options);
+	/* For a directory: the method of lock files in it, which is what
+	 * a user probing a lock directory wants to know. */
+	out->method = probe->method;
+	snprintf(out->reason, sizeof(out->reason), "%s", probe->reason);
+	free(probe);
+	return 0;
+}

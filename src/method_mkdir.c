@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * The lock is the directory LOCKPATH; its owner record is the file "owner"
+ * inside.  mkdir(2) is atomic even where exclusive creation of a file is
+ * not trusted.  Between the mkdir and the record's write, readers see a
+ * lock with no record, which they judge by its age alone.
+ */
+
+static int
+mkdir_publish(struct dlock *lk, const char *record, size_t len)
+{
+	int fd, err;
+
+	/* A directory gets search permission wherever it gets read. */
+	if (mkdir(lk->path, (lk->mode | (lk->mode & 0444) >> 2) & 0777) < 0)
+		return -1;
+	fd = open(lk->record_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, lk->mode & 0666);
+	if (fd >= 0 && write_all(fd, record, len) == 0 && close(fd) == 0)
+		return 0;
+	err = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(lk->record_path);
+	rmdir(lk->path);
+	/* Never EEXIST here: that would read as "someone holds it". */
+	errno = err == EEXIST ? EIO : err;
+	return -1;
+}
+
+static int
+mkdir_unpublish(struct dlock *lk)
+{
+	if (unlink(lk->record_path) < 0 && errno != ENOENT)
+		return -1;
+	return rmdir(lk->path);
+}
+
+const struct name_ops dlock_mkdir_name_ops = {
+	.record_name = "/owner",
+	.publish = mkdir_publish,
+	.unpublish = mkdir_unpublish,
+};
+
+static int
+mkdir_prepare(struct dlock *lk)
+{
+	return name_prepare(lk, &dlock_mkdir_name_ops);
+}
+
+const struct dlock_ops dlock_mkdir_ops = {
+	.name = "mkdir",
+	.prepare = mkdir_prepare,
+	.try_lock = name_try,
+	.wait_lock = name_wait,
+	.unlock = name_unlock,
+	.release = name_release,
+	.heartbeat = name_heartbeat,
+	.set_child = name_set_child,
+};

@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
+
+#include "dlock_int.h"
+#include "probe.h"
+
+/*
+ * The engine shared by the methods that hold a lock by a name that exists
+ * (lockfile, mkdir): taking it with its owner record, judging and breaking
+ * a stale one, waiting, refreshing the lease and releasing.
+ */
+
+/* Polls back off to this on a local filesystem, where inotify also
+ * wakes a waiter at each release, and to the larger one on a network
+ * filesystem, where each poll is a round trip to the server. */
+#define LOCAL_POLL_CAP_NS (25 * 1000000L)
+#define NETWORK_POLL_CAP_NS (250 * 1000000L)
+
+static char *
+joined(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s;
+
+	if (la + lb + 1 > PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	s = malloc(la + lb + 1);
+	if (s == NULL)
+		return NULL;
+	memcpy(s, a, la);
+	memcpy(s + la, b, lb + 1);
+	return s;
+}
+
+static char *
+directory_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	dir = strndup(path, (size_t)(slash - path));
+	return dir;
+}
+
+int
+name_prepare(struct dlock *lk, const struct name_ops *ops)
+{
+	struct lock_look look;
+	struct statfs sfs;
+
+	lk->name = ops;
+	if (lk->start != 0 || lk->length != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	lk->record_path = ops->record_name != NULL ?
+	    joined(lk->path, ops->record_name) : strdup(lk->path);
+	lk->break_path = joined(lk->path, ".break");
+	lk->dir = directory_of(lk->path);
+	if (lk->record_path == NULL || lk->break_path == NULL ||
+	    lk->dir == NULL)
+		goto fail;
+	if (record_self(&lk->self, dlock_method_name(lk->method), 0) < 0)
+		goto fail;
+	lk->poll_cap_ns = statfs(lk->dir, &sfs) == 0 &&
+	    probe_local_fstype((unsigned long)sfs.f_type) != NULL ?
+	    LOCAL_POLL_CAP_NS : NETWORK_POLL_CAP_NS;
+	/* Refuse another method's lock, or a missing directory, up front. */
+	if (look_at_lock(lk, &look) < 0 && errno != EACCES)
+		goto fail;
+	if (look.kind_mismatch) {
+		errno = look.kind_mismatch;
+		goto fail;
+	}
+	if (access(lk->dir, W_OK) < 0 && errno != EACCES)
+		goto fail;
+	return 0;
+fail:
+	name_release(lk);
+	return -1;
+}
+
+static int
+renew_record(struct dlock *lk, char *record, size_t size)
+{
+	int len;
+
+	if (record_nonce(lk->self.nonce) < 0)
+		return -1;
+	lk->self.time = (int64_t)time(NULL);
+	len = record_format(&lk->self, record, size);
+	return len;
+}
+
+/*
+ * A lock judged alive by its lease cannot turn stale before the lease
+ * runs out, so it is not judged again (a file created on the server each
+ * time) until then, unless it changes.
+ */
+static int
+judged_recently(struct dlock *lk, const struct lock_look *look)
+{
+	struct timespec left;
+
+	return same_lock(&lk->judged, look) &&
+	    deadline_left(&lk->rejudge_at, &left);
+}
+
+static void
+remember_judgement(struct dlock *lk, const struct lock_look *look,
+    const struct dlock_status *verdict)
+{
+	if (verdict->state == DLOCK_UNKNOWN && verdict->age >= 0) {
+		lk->judged = *look;
+		deadline_set(&lk->rejudge_at, lk->stale - verdict->age);
+	} else {
+		lk->judged.exists = 0;
+	}
+}
+
+/* Why a lock found at the path is not one this method may judge. */
+static int
+foreign_lock(struct dlock *lk, const struct lock_look *look)
+{
+	if (look->kind_mismatch)
+		return look->kind_mismatch;
+	if (look->parsed && look->owner.kind == DLOCK_RECORD_V1 &&
+	    strcmp(look->owner.method, lk->self.method) != 0)
+		return EPROTO;
+	return 0;
+}
+
+int
+name_try(struct dlock *lk, int shared)
+{
+	char record[DLOCK_RECORD_MAX + 1];
+	struct dlock_status verdict;
+	struct lock_look look;
+	int len, round, err;
+
+	if (shared) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (lk->held) {
+		errno = EDEADLK;
+		return -1;
+	}
+	len = renew_record(lk, record, sizeof(record));
+	if (len < 0)
+		return -1;
+	/* A second round only after a stale lock was removed. */
+	for (round = 0; round < 2; round++) {
+		if (lk->name->publish(lk, record, (size_t)len) == 0) {
+			lk->held = LOCK_EX;
+			lk->judged.exists = 0;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -1;
+		if (look_at_lock(lk, &look) < 0)
+			return -1;
+		if (!look.exists)
+			continue;
+		err = foreign_lock(lk, &look);
+		if (err != 0) {
+			errno = err;
+			return -1;
+		}
+		if (judged_recently(lk, &look))
+			break;
+		memset(&verdict, 0, sizeof(verdict));
+		if (judge_lock(lk, &look, &verdict) != DLOCK_DEAD) {
+			remember_judgement(lk, &look, &verdict);
+			break;
+		}
+		if (break_if_unchanged(lk, &look, 0) < 0 &&
+		    errno != EWOULDBLOCK && errno != ECANCELED && errno != EBUSY)
+			return -1;
+	}
+	errno = EWOULDBLOCK;
+	return -1;
+}
+
+#ifdef __linux__
+/* A release on this host removes a name in the lock's directory. */
+static int
+watch_releases(struct dlock *lk)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd >= 0 && inotify_add_watch(fd, lk->dir,
+	    IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void
+drain(int fd)
+{
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+#endif
+
+static int
+pause_between_polls(struct dlock *lk, int watch, long delay_ns,
+    const struct timespec *deadline)
+{
+#ifdef __linux__
+	if (watch >= 0) {
+		struct pollfd pfd = { .fd = watch, .events = POLLIN };
+		struct timespec nap = { delay_ns / 1000000000L,
+		    delay_ns % 1000000000L }, left;
+
+		if (deadline != NULL && deadline_left(deadline, &left) &&
+		    (left.tv_sec < nap.tv_sec ||
+		    (left.tv_sec == nap.tv_sec && left.tv_nsec < nap.tv_nsec)))
+			nap = left;
+		if (ppoll(&pfd, 1, &nap, NULL) < 0 && errno == EINTR &&
+		    (lk->flags & DLOCK_INTERRUPTIBLE))
+			return -1;
+		drain(watch);
+		return 0;
+	}
+#else
+	(void)watch;
+#endif
+	return sleep_until(deadline, delay_ns, lk->flags & DLOCK_INTERRUPTIBLE);
+}
+
+int
+name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
+{
+	struct timespec left;
+	unsigned int attempt = 0;
+	int watch = -1, rc, saved;
+
+#ifdef __linux__
+	watch = watch_releases(lk);
+#endif
+	for (;;) {
+		/* The watch is set before each try: no release is missed. */
+		rc = name_try(lk, shared);
+		if (rc == 0 || errno != EWOULDBLOCK)
+			break;
+		if (deadline != NULL && !deadline_left(deadline, &left)) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		rc = pause_between_polls(lk, watch,
+		    backoff_ns(++attempt, lk->poll_cap_ns), deadline);
+		if (rc < 0)
+			break;
+	}
+	saved = errno;
+	if (watch >= 0)
+		close(watch);
+	errno = saved;
+	return rc;
+}
+
+static int
+unpublish(struct dlock *lk)
+{
+	return lk->name->unpublish(lk);
+}
+
+int
+name_unlock(struct dlock *lk)
+{
+	if (!lk->held)
+		return 0;
+	if (with_own_lock(lk, unpublish) < 0)
+		return -1;
+	lk->held = 0;
+	return 0;
+}
+
+int
+name_release(struct dlock *lk)
+{
+	int rc = 0, saved;
+
+	if (lk->held)
+		rc = name_unlock(lk);
+	saved = errno;
+	free(lk->record_path);
+	free(lk->break_path);
+	free(lk->dir);
+	lk->record_path = lk->break_path = lk->dir = NULL;
+	errno = saved;
+	return rc;
+}
+
+/*
+ * The lease: the mtime of our record file, set by the file server's clock
+ * (a NULL time asks the server for its own).  The descriptor is of the file
+ * we checked, so a lock replaced meanwhile is never touched.
+ */
+int
+name_heartbeat(struct dlock *lk)
+{
+	struct lock_look look;
+	int fd, rc, saved;
+
+	if (!lk->held)
+		return 0;
+	fd = open(lk->record_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		return -1;
+	if (fd < 0 || look_at_lock(lk, &look) < 0 || !lock_is_ours(lk, &look)) {
+		if (fd >= 0)
+			close(fd);
+		lk->held = 0;
+		errno = DLOCK_ELOST;
+		return -1;
+	}
+	rc = futimens(fd, NULL);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* Writes lk->self over our record, atomically, beside the record file. */
+static int
+rewrite_record(struct dlock *lk)
+{
+	char record[DLOCK_RECORD_MAX + 1], suffix[32], *tmp;
+	int len, fd, rc, saved;
+
+	len = record_format(&lk->self, record, sizeof(record));
+	if (len < 0)
+		return -1;
+	snprintf(suffix, sizeof(suffix), ".%.12s.new", lk->self.nonce);
+	tmp = joined(lk->record_path, suffix);
+	if (tmp == NULL)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    lk->mode & 0666);
+	rc = fd < 0 ? -1 : write_all(fd, record, (size_t)len);
+	saved = errno;
+	if (fd >= 0 && close(fd) < 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc == 0 && rename(tmp, lk->record_path) < 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc < 0 && fd >= 0)
+		unlink(tmp);
+	free(tmp);
+	errno = saved;
+	return rc;
+}
+
+int
+name_set_child(struct dlock *lk, pid_t child)
+{
+	if (!lk->held) {
+		errno = EINVAL;
+		return -1;
+	}
+	lk->self.child = child;
+	return with_own_lock(lk, rewrite_record);
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * Reading what is at a lock path.  The record file is opened and then
+ * fstat()ed, never stat()ed by name: over NFS the open revalidates the
+ * attributes (close-to-open consistency), where a stat may answer from a
+ * cache up to a minute old.
+ */
+
+static int
+mismatch_errno(const struct dlock *lk, mode_t mode)
+{
+	int want_dir = lk->name->record_name != NULL;
+
+	if (S_ISLNK(mode))
+		return ELOOP;
+	if (S_ISDIR(mode))
+		return want_dir ? 0 : EISDIR;
+	if (S_ISREG(mode))
+		return want_dir ? ENOTDIR : 0;
+	return EINVAL;
+}
+
+static ssize_t
+read_record(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < size) {
+		n = read(fd, buf + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int
+look_at_lock(struct dlock *lk, struct lock_look *look)
+{
+	/* One byte more than a record may have, to see that it is too long. */
+	char buf[DLOCK_RECORD_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd, saved;
+
+	memset(look, 0, sizeof(*look));
+	if (lstat(lk->path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	look->exists = 1;
+	look->kind_mismatch = mismatch_errno(lk, st.st_mode);
+	look->dev = st.st_dev;
+	look->ino = st.st_ino;
+	look->mtime = st.st_mtim;
+	if (look->kind_mismatch)
+		return 0;
+
+	fd = open(lk->record_path,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		/* Gone since the lstat: free.  For mkdir, no record yet. */
+		if (errno == ENOENT && lk->name->record_name == NULL)
+			look->exists = 0;
+		return errno == ENOENT ? 0 : -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		saved = errno;
+		if (fstat(fd, &st) == 0)
+			saved = EINVAL;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	look->has_record_file = 1;
+	look->dev = st.st_dev;
+	look->ino = st.st_ino;
+	look->mtime = st.st_mtim;
+	n = read_record(fd, buf, sizeof(buf));
+	saved = errno;
+	close(fd);
+	if (n < 0) {
+		errno = saved;
+		return -1;
+	}
+	look->version = record_version(buf, (size_t)n);
+	look->parsed = (size_t)n <= DLOCK_RECORD_MAX &&
+	    record_parse(buf, (size_t)n, &look->owner) == 0;
+	if (!look->parsed)
+		memset(&look->owner, 0, sizeof(look->owner));
+	return 0;
+}
+
+/* The same lock as when it was judged: same file, same record. */
+int
+same_lock(const struct lock_look *a, const struct lock_look *b)
+{
+	if (!a->exists || !b->exists || a->dev != b->dev || a->ino != b->ino ||
+	    a->parsed != b->parsed || a->has_record_file != b->has_record_file)
+		return 0;
+	if (a->parsed && a->owner.kind == DLOCK_RECORD_V1)
+		return strcmp(a->owner.nonce, b->owner.nonce) == 0;
+	return a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/*
+ * Ours only by the nonce: an inode number is reused as soon as a broken
+ * lock's file is gone, so it proves nothing after the fact.
+ */
+int
+lock_is_ours(struct dlock *lk, const struct lock_look *look)
+{
+	return look->exists && look->parsed &&
+	    look->owner.kind == DLOCK_RECORD_V1 &&
+	    strcmp(look->owner.nonce, lk->self.nonce) == 0;
+}

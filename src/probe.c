@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+#include "dlock.h"
+#include "probe.h"
+
+/*
+ * The choice for `-m auto`.  A kernel lock (fcntl) is right only where
+ * every host that can open the file goes through one lock table: this
+ * kernel, or a server or cluster service that sees every client.  Where a
+ * filesystem accepts a kernel lock but keeps it on this host, fcntl still
+ * "succeeds" on two hosts at once, so anything not known to be coherent
+ * gets a lock file, which needs only an atomic exclusive create.
+ *
+ * Rows are tried in order and the first that fits decides, so a
+ * filesystem's option rows come before its default row.  option is one
+ * mount option as mountinfo shows it; "key=" matches any value.  The
+ * answer depends on nothing but the mount, so every host that mounts the
+ * filesystem the same way makes the same choice.
+ */
+struct choice {
+	const char *fstype;
+	const char *subtype;	/* NULL: any */
+	const char *option;	/* NULL: whatever the options */
+	unsigned long magic;	/* statfs f_type; only on rows that need no
+				   options and are the first with it */
+	int method;
+	const char *why;	/* completes "<fstype>[ mounted with <opt>]: " */
+};
+
+#define LOCAL	"a local filesystem, so every locker goes through this " \
+		"kernel's lock table"
+#define STAYS	"kernel locks would be local to this client"
+#define SINGLE	"a single-node mount, so every locker goes through this " \
+		"kernel's lock table"
+
+static const struct choice choices[] = {
+	/* Local filesystems.  ext2 and ext3 share ext4's magic and answer. */
+	{ "ext4", NULL, NULL, 0xEF53, DLOCK_FCNTL, LOCAL },
+	{ "ext3", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
+	{ "ext2", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
+	{ "xfs", NULL, NULL, 0x58465342, DLOCK_FCNTL, LOCAL },
+	{ "btrfs", NULL, NULL, 0x9123683E, DLOCK_FCNTL, LOCAL },
+	{ "tmpfs", NULL, NULL, 0x01021994, DLOCK_FCNTL, LOCAL },
+	{ "ramfs", NULL, NULL, 0x858458F6, DLOCK_FCNTL, LOCAL },
+	{ "devtmpfs", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
+	{ "f2fs", NULL, NULL, 0xF2F52010, DLOCK_FCNTL, LOCAL },
+	{ "zfs", NULL, NULL, 0x2FC12FC1, DLOCK_FCNTL, LOCAL },
+	{ "bcachefs", NULL, NULL, 0xCA451A4E, DLOCK_FCNTL, LOCAL },
+	{ "nilfs2", NULL, NULL, 0x3434, DLOCK_FCNTL, LOCAL },
+	/* Overlay locks land on the overlay's inode in this kernel, even
+	 * when a lower layer is remote. */
+	{ "overlay", NULL, NULL, 0x794C7630, DLOCK_FCNTL, LOCAL },
+	{ "jfs", NULL, NULL, 0x3153464A, DLOCK_FCNTL, LOCAL },
+	{ "reiserfs", NULL, NULL, 0x52654973, DLOCK_FCNTL, LOCAL },
+	{ "vfat", NULL, NULL, 0x4D44, DLOCK_FCNTL, LOCAL },
+	{ "msdos", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
+	{ "exfat", NULL, NULL, 0x2011BAB0, DLOCK_FCNTL, LOCAL },
+	{ "ntfs3", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
+	{ "hfsplus", NULL, NULL, 0x482B, DLOCK_FCNTL, LOCAL },
+	{ "udf", NULL, NULL, 0x15013346, DLOCK_FCNTL, LOCAL },
+
+	/*
+	 * NFS, nfs(5) and fs/nfs: "nolock" sets both local-lock flags, and
+	 * local_lock=posix|all keeps POSIX locks on the client, for NFSv4
+	 * as for v2/v3 (the flags are tested in nfs_lock() whatever the
+	 * version).  The kernel prints local_lock= on every NFS mount, and
+	 * nolock besides.  local_lock=flock and none send fcntl locks to the
+	 * server: NLM for v2/v3, lock state under the client's lease for v4.
+	 */
+	{ "nfs", NULL, "nolock", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs", NULL, "local_lock=all", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs", NULL, "local_lock=posix", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs", NULL, NULL, 0, DLOCK_FCNTL,
+	    "fcntl locks go to the server's lock manager (NLM), which sees "
+	    "every client" },
+	{ "nfs4", NULL, "nolock", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs4", NULL, "local_lock=all", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs4", NULL, "local_lock=posix", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs4", NULL, NULL, 0, DLOCK_FCNTL,
+	    "fcntl locks are NFSv4 lock state held by the server, which sees "
+	    "every client" },
+
+	/*
+	 * SMB, mount.cifs(8): byte-range locks are sent to the server, which
+	 * enforces them against every client (as mandatory SMB locks, or
+	 * POSIX locks with the Unix extensions), unless the mount says
+	 * "nobrl" (alias "nolock"; the kernel prints nobrl): "Do not send
+	 * byte range lock requests to the server."  A lease lets the client
+	 * hold locks locally only until another client opens the file.
+	 */
+	{ "cifs", NULL, "nobrl", 0, DLOCK_LOCKFILE,
+	    "byte-range locks are not sent to the server, so " STAYS },
+	{ "cifs", NULL, NULL, 0, DLOCK_FCNTL,
+	    "byte-range locks are sent to the SMB server, which enforces them "
+	    "against every client" },
+	{ "smb3", NULL, "nobrl", 0, DLOCK_LOCKFILE,
+	    "byte-range locks are not sent to the server, so " STAYS },
+	{ "smb3", NULL, NULL, 0, DLOCK_FCNTL,
+	    "byte-range locks are sent to the SMB server, which enforces them "
+	    "against every client" },
+
+	/*
+	 * Lustre, mount.lustre(8): "flock" is coherent across all client
+	 * nodes, "localflock" only within one node, "noflock" refuses locks
+	 * (ENOSYS).  The client prints flock or localflock when set (flock
+	 * is the default since 2.12.3); neither means noflock.
+	 */
+	{ "lustre", NULL, "localflock", 0, DLOCK_LOCKFILE,
+	    "locks are coherent only on this client node" },
+	{ "lustre", NULL, "flock", 0, DLOCK_FCNTL,
+	    "locks are coherent across all client nodes" },
+	{ "lustre", NULL, "noflock", 0, DLOCK_LOCKFILE,
+	    "the client refuses kernel locks" },
+	{ "lustre", NULL, NULL, 0, DLOCK_LOCKFILE,
+	    "without the flock option the client refuses kernel locks" },
+
+	/* CephFS kernel client, fs/ceph/locks.c: fcntl and flock locks are
+	 * synchronous with the metadata server. */
+	{ "ceph", NULL, NULL, 0, DLOCK_FCNTL,
+	    "fcntl locks are held by the Ceph metadata server, which sees "
+	    "every client" },
+
+	/*
+	 * FUSE hands a lock to the daemon only if the daemon implements
+	 * locking; otherwise the kernel keeps it local to the mount and two
+	 * clients both "hold" it (seen with two sshfs mounts of one
+	 * directory).  The GlusterFS client sends locks to the bricks and
+	 * ceph-fuse to the metadata server.  fuseblk sits on a local block
+	 * device, which no other host has mounted, so local locks are exact.
+	 */
+	{ "fuse", "glusterfs", NULL, 0, DLOCK_FCNTL,
+	    "the GlusterFS client forwards locks to the bricks, which see "
+	    "every client" },
+	{ "fuse", "ceph-fuse", NULL, 0, DLOCK_FCNTL,
+	    "ceph-fuse forwards locks to the Ceph metadata server" },
+	{ "fuse", "ceph", NULL, 0, DLOCK_FCNTL,
+	    "ceph-fuse forwards locks to the Ceph metadata server" },
+	{ "fuse", NULL, NULL, 0, DLOCK_LOCKFILE,
+	    "a FUSE filesystem not known to forward locks, so the kernel "
+	    "would keep them local to this mount" },
+	{ "fuseblk", NULL, NULL, 0, DLOCK_FCNTL,
+	    "FUSE on a local block device, so every locker goes through this "
+	    "kernel's lock table" },
+
+	/* IBM Storage Scale: fcntl byte-range locks are coherent across the
+	 * cluster; its flock locks are node-local, which fcntl avoids. */
+	{ "gpfs", NULL, NULL, 0, DLOCK_FCNTL,
+	    "fcntl locks are coherent across the whole cluster" },
+
+	/*
+	 * GFS2, gfs2_mount(8): POSIX locks go through dlm_controld to every
+	 * node unless "localflocks" leaves them to this node's VFS.
+	 * lock_nolock is a single-node mount (and implies localflocks).
+	 */
+	{ "gfs2", NULL, "lockproto=lock_nolock", 0, DLOCK_FCNTL, SINGLE },
+	{ "gfs2", NULL, "localflocks", 0, DLOCK_LOCKFILE,
+	    "locks are handled by this node alone" },
+	{ "gfs2", NULL, NULL, 0, DLOCK_FCNTL,
+	    "POSIX locks go through the cluster's dlm_controld to every node" },
+
+	/*
+	 * OCFS2, fs/ocfs2: POSIX locks are cluster-wide only through a
+	 * userspace cluster stack (pcmk, cman: dlm_controld); the classic
+	 * o2cb stack has no plock operation, so the kernel keeps them on
+	 * the node.  The mount shows cluster_stack= for userspace stacks and
+	 * for o2cb with global heartbeat.  heartbeat=none is shown for
+	 * userspace stacks (caught by the row before) and for local mounts,
+	 * which no other node can have.
+	 */
+	{ "ocfs2", NULL, "localflocks", 0, DLOCK_LOCKFILE,
+	    "locks are handled by this node alone" },
+	{ "ocfs2", NULL, "cluster_stack=o2cb", 0, DLOCK_LOCKFILE,
+	    "the o2cb stack keeps POSIX locks on this node" },
+	{ "ocfs2", NULL, "cluster_stack=", 0, DLOCK_FCNTL,
+	    "a userspace cluster stack makes POSIX locks cluster-wide" },
+	{ "ocfs2", NULL, "heartbeat=none", 0, DLOCK_FCNTL, SINGLE },
+	{ "ocfs2", NULL, NULL, 0, DLOCK_LOCKFILE,
+	    "the o2cb stack keeps POSIX locks on this node" },
+
+	/* BeeGFS keeps locks on the client unless its client configuration
+	 * sets tuneUseGlobalFileLocks, which the mount does not show. */
+	{ "beegfs", NULL, NULL, 0, DLOCK_LOCKFILE,
+	    "locks stay on this client unless the client configuration says "
+	    "otherwise, which the mount does not show" },
+
+	/* 9P: QEMU's server answers every lock request with success. */
+	{ "9p", NULL, NULL, 0, DLOCK_LOCKFILE,
+	    "common 9P servers grant every lock without checking other "
+	    "clients" },
+
+	/* AFS servers know only whole-file locks; the kernel client keeps
+	 * byte-range locks local in its default flock=openafs mode. */
+	{ "afs", NULL, NULL, 0, DLOCK_LOCKFILE,
+	    "byte-range locks may stay on this client, as AFS servers lock "
+	    "only whole files" },
+};
+
+#define NCHOICES (sizeof(choices) / sizeof(choices[0]))
+
+#define UNKNOWN	"lock semantics unknown, so only an exclusive-create lock " \
+		"file is trusted"
+
+static size_t
+key_length(const char *opt)
+{
+	return strcspn(opt, "=");
+}
+
+int
+probe_option_matters(const char *fstype, const char *option)
+{
+	size_t i, n = key_length(option);
+
+	for (i = 0; i < NCHOICES; i++)
+		if (choices[i].option != NULL &&
+		    strcmp(choices[i].fstype, fstype) == 0 &&
+		    key_length(choices[i].option) == n &&
+		    strncmp(choices[i].option, option, n) == 0)
+			return 1;
+	return 0;
+}
+
+const char *
+probe_local_fstype(unsigned long magic)
+{
+	size_t i;
+
+	/* Magic numbers are 32 bits; f_type may come sign-extended. */
+	magic &= 0xFFFFFFFFUL;
+	for (i = 0; i < NCHOICES; i++)
+		if (choices[i].magic != 0 && choices[i].magic == magic)
+			return choices[i].fstype;
+	return NULL;
+}
+
+/* Finds want in the comma-separated options; "key=" matches any value. */
+static const char *
+find_option(const char *options, const char *want, size_t *len)
+{
+	size_t wn = strlen(want);
+	const char *p = options;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+
+		int any_value = want[wn - 1] == '=';
+
+		if ((any_value ? n >= wn : n == wn) &&
+		    strncmp(p, want, wn) == 0) {
+			*len = n;
+			return p;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return NULL;
+}
+
+int
+probe_choose(struct fsprobe *p)
+{
+	const struct choice *c;
+	const char *opt = NULL, *why = UNKNOWN;
+	size_t i, optlen = 0;
+
+	p->method = DLOCK_LOCKFILE;
+	for (i = 0; i < NCHOICES; i++) {
+		c = &choices[i];
+		if (strcmp(c->fstype, p->fstype) != 0 ||
+		    (c->subtype != NULL && strcmp(c->subtype, p->subtype) != 0))
+			continue;
+		if (c->option != NULL &&
+		    (opt = find_option(p->options, c->option, &optlen)) == NULL)
+			continue;
+		p->method = c->method;
+		why = c->why;
+		break;
+	}
+	snprintf(p->reason, sizeof(p->reason), "%s%s%s%s%s%.*s: %s",
+	    p->fstype[0] != '\0' ? p->fstype : "an unnamed filesystem",
+	    p->subtype[0] != '\0' ? "." : "", p->subtype,
+	    p->found_by == PROBE_BY_MAGIC ? " (known by its statfs magic)" : "",
+	    opt != NULL ? " mounted with " : "", (int)optlen,
+	    opt != NULL ? opt : "", why);
+	return p->method;
+}
+
+/* dirname(3) without writing into path. */
+static int
+parent_dir(const char *path, char *dir, size_t size)
+{
+	size_t len = strlen(path);
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	while (len > 0 && path[len - 1] != '/')
+		len--;
+	if (len == 0) {
+		path = ".";
+		len = 1;
+	}
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	return 0;
+}
+
+static int
+lock_directory(const char *lockpath, char *dir, size_t size)
+{
+	struct stat st;
+
+	/* flock(1) can lock a directory itself.  lstat: a symlink at the
+	 * lock path is not followed, so it is the parent that counts. */
+	if (lstat(lockpath, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (strlen(lockpath) >= size) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		strcpy(dir, lockpath);
+		return 0;
+	}
+	return parent_dir(lockpath, dir, size);
+}
+
+#define MOUNTINFO "/proc/self/mountinfo"
+
+#ifdef DLOCK_TEST_HOOKS
+/*
+ * Test builds only, so that tests can replay mounts recorded elsewhere:
+ * DLOCK_TEST_MOUNTINFO names a file to read instead of MOUNTINFO,
+ * DLOCK_TEST_DEV ("major:minor") stands for the directory's st_dev, and
+ * DLOCK_TEST_FSMAGIC (a C integer) for its statfs magic.
+ */
+static const char *
+mountinfo_path(void)
+{
+	const char *s = getenv("DLOCK_TEST_MOUNTINFO");
+
+	return s != NULL && *s != '\0' ? s : MOUNTINFO;
+}
+
+static void
+apply_test_hooks(unsigned int *major, unsigned int *minor,
+    unsigned long *magic)
+{
+	const char *s;
+	char *end;
+	unsigned long ma;
+
+	if ((s = getenv("DLOCK_TEST_DEV")) != NULL) {
+		ma = strtoul(s, &end, 10);
+		if (*end == ':') {
+			unsigned long mi = strtoul(end + 1, &end, 10);
+
+			if (*end == '\0' && ma <= UINT_MAX && mi <= UINT_MAX) {
+				*major = (unsigned int)ma;
+				*minor = (unsigned int)mi;
+			}
+		}
+	}
+	if ((s = getenv("DLOCK_TEST_FSMAGIC")) != NULL) {
+		ma = strtoul(s, &end, 0);
+		if (end != s && *end == '\0')
+			*magic = ma;
+	}
+}
+#else
+static const char *
+mountinfo_path(void)
+{
+	return MOUNTINFO;
+}
+#endif
+
+int
+probe_path(const char *lockpath, struct fsprobe *out)
+{
+	char dir[PATH_MAX];
+	struct statfs sfs;
+	struct stat st;
+	unsigned int dev_major, dev_minor;
+	unsigned long magic;
+	const char *local;
+	FILE *fp;
+	int rc, save;
+
+	if (lockpath == NULL || out == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	if (lock_directory(lockpath, dir, sizeof(dir)) == -1 ||
+	    stat(dir, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (statfs(dir, &sfs) == -1 || realpath(dir, out->dir) == NULL)
+		return -1;
+	dev_major = major(st.st_dev);
+	dev_minor = minor(st.st_dev);
+	magic = (unsigned long)sfs.f_type & 0xFFFFFFFFUL;
+#ifdef DLOCK_TEST_HOOKS
+	apply_test_hooks(&dev_major, &dev_minor, &magic);
+#endif
+	if ((fp = fopen(mountinfo_path(), "re")) == NULL)
+		return -1;
+	rc = mountinfo_find(fp, dev_major, dev_minor, out->dir, out);
+	save = errno;
+	fclose(fp);
+	errno = save;
+	if (rc == -1 && errno != ENOENT)
+		return -1;
+	if (rc == -1) {
+		/* A chroot hides the mount that holds it.  Only a local
+		 * filesystem can be named from statfs alone: every other
+		 * answer needs the mount options. */
+		if ((local = probe_local_fstype(magic)) == NULL) {
+			errno = ENODEV;
+			return -1;
+		}
+		snprintf(out->fstype, sizeof(out->fstype), "%s", local);
+		out->found_by = PROBE_BY_MAGIC;
+	}
+	out->fs_magic = magic;
+	out->major = dev_major;
+	out->minor = dev_minor;
+	probe_choose(out);
+	return 0;
+}

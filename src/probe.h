@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef DLOCK_PROBE_H
+#define DLOCK_PROBE_H
+
+/*
+ * What `-m auto` looks at: the filesystem holding a lock's directory, and
+ * the method chosen for it.  Internal to libdlock; never installed.
+ */
+
+#include <limits.h>
+#include <stdio.h>
+
+/* How the mount was identified. */
+enum probe_found_by {
+	PROBE_FROM_LINE = 0,	/* parsed from a line the caller gave */
+	PROBE_BY_DEVICE,	/* the mountinfo line carrying the st_dev */
+	PROBE_BY_PREFIX,	/* no line has the st_dev (btrfs subvolumes):
+				   the mount point that is the longest
+				   prefix of the directory */
+	PROBE_BY_MAGIC		/* no line at all (a chroot hides it): the
+				   statfs magic of a local filesystem */
+};
+
+struct fsprobe {
+	char dir[PATH_MAX];		/* the lock's directory, resolved */
+	unsigned long fs_magic;		/* statfs() f_type */
+	unsigned int major, minor;	/* st_dev of dir; a parsed line's own */
+	int found_by;			/* enum probe_found_by */
+	char fstype[32];		/* "nfs4"; "fuse" for "fuse.sshfs" */
+	char subtype[64];		/* "sshfs" for "fuse.sshfs"; "" if none */
+	char source[256];		/* "server:/export"; may be cut short */
+	char mountpoint[PATH_MAX];
+	char options[512];		/* the options the choice reads, comma
+					   separated: "nolock,local_lock=all" */
+	int method;			/* enum dlock_method, never DLOCK_AUTO */
+	char reason[256];		/* one sentence: why this method */
+};
+
+/*
+ * Fills *out for the directory that holds lockpath and chooses the method
+ * (probe_choose).  The directory is lockpath itself when it is a directory,
+ * else its parent; a final symlink is not followed, because the lock lives
+ * where its name is.  Returns 0, or -1 with errno set: ENOENT, ENOTDIR,
+ * EACCES, ELOOP, ENAMETOOLONG from the directory; ENOENT, EACCES, EMFILE
+ * from opening /proc/self/mountinfo (not mounted, say); ENODEV when the
+ * mount is not in mountinfo and statfs does not name a local filesystem;
+ * EOVERFLOW when the mount's line has a field too long for *out; EINVAL
+ * for a NULL argument; ENOMEM.
+ */
+int probe_path(const char *lockpath, struct fsprobe *out);
+
+/*
+ * Chooses the method from fstype, subtype and options, sets method and
+ * reason, and returns the method.  Never fails: an unknown filesystem gets
+ * DLOCK_LOCKFILE.  The same mount always gives the same answer.
+ */
+int probe_choose(struct fsprobe *p);
+
+/* Nonzero if the choice for fstype reads option ("nolock", "local_lock=all"). */
+int probe_option_matters(const char *fstype, const char *option);
+
+/* The fstype of a local filesystem with this statfs magic, or NULL. */
+const char *probe_local_fstype(unsigned long magic);
+
+/*
+ * One line of /proc/PID/mountinfo into the mount fields of *out (major,
+ * minor, mountpoint, fstype, subtype, source, options, found_by); other
+ * fields are left alone, and so is everything on failure.  Returns 0, or -1
+ * with errno EINVAL (not a mountinfo line) or EOVERFLOW (a field does not
+ * fit; source alone is cut short instead, as it is only shown).
+ */
+int mountinfo_parse_line(const char *line, struct fsprobe *out);
+
+/*
+ * Reads mountinfo lines from fp and parses the one for a directory whose
+ * st_dev is major:minor and whose resolved path is dir.  Of several lines
+ * with that device (bind mounts), the one whose mount point is the longest
+ * prefix of dir wins, else the last; with none, the longest mount-point
+ * prefix of dir on any device.  Returns 0, or -1 with errno ENOENT (no line
+ * fits), ENOMEM, a read error, or mountinfo_parse_line's.
+ */
+int mountinfo_find(FILE *fp, unsigned int major, unsigned int minor,
+    const char *dir, struct fsprobe *out);
+
+#endif /* DLOCK_PROBE_H */

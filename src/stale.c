@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * Is a lock stale?  On this host the holder can be asked: a pid that is
+ * gone, or that now belongs to a process started at another time, is dead.
+ * A holder elsewhere cannot be asked, so it keeps a lease: it refreshes
+ * the lock's mtime, and the lock is stale once the mtime is older than the
+ * lease by the file server's clock.  Anything uncertain counts as alive: a
+ * live lock wrongly broken lets two holders in, a dead one wrongly kept
+ * only makes a waiter wait.
+ */
+
+static int
+pid_exists(pid_t pid)
+{
+	/* EPERM: it exists, under another user. */
+	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+static int
+owner_state(const struct dlock_owner *o, char *why, size_t size)
+{
+	uint64_t start;
+
+	if (o->child > 0 && pid_exists(o->child)) {
+		snprintf(why, size, "its command, pid %d, is running",
+		    (int)o->child);
+		return DLOCK_ALIVE;
+	}
+	if (!pid_exists(o->pid)) {
+		snprintf(why, size, "pid %d is gone%s", (int)o->pid,
+		    o->child > 0 ? ", and so is its command" : "");
+		return DLOCK_DEAD;
+	}
+	if (proc_start_time(o->pid, &start) == 0) {
+		if (start != o->start) {
+			snprintf(why, size, "pid %d now belongs to another "
+			    "process (started at tick %llu, not %llu)",
+			    (int)o->pid, (unsigned long long)start,
+			    (unsigned long long)o->start);
+			return DLOCK_DEAD;
+		}
+		snprintf(why, size, "pid %d is running", (int)o->pid);
+		return DLOCK_ALIVE;
+	}
+	if (errno == ESRCH) {
+		snprintf(why, size, "pid %d is gone", (int)o->pid);
+		return DLOCK_DEAD;
+	}
+	snprintf(why, size, "pid %d exists (its start time cannot be read)",
+	    (int)o->pid);
+	return DLOCK_ALIVE;
+}
+
+/*
+ * The file server's time: the mtime the server gives a file created now.
+ * The local clock may be off from the server's by any amount.
+ */
+int
+server_now(const char *dir, struct timespec *now)
+{
+	char path[4096];
+	struct stat st;
+	int fd, n, saved, tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		n = snprintf(path, sizeof(path), "%s/.dlock-clock.%d.%ld.%d",
+		    dir, (int)getpid(), (long)now, tries);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		if (errno != EEXIST)
+			return -1;
+	}
+	if (fd < 0)
+		return -1;
+	n = fstat(fd, &st);
+	saved = errno;
+	close(fd);
+	unlink(path);
+	if (n < 0) {
+		errno = saved;
+		return -1;
+	}
+	*now = st.st_mtim;
+	return 0;
+}
+
+static int
+same_host(const struct dlock *lk, const struct dlock_owner *o)
+{
+	return strcmp(o->host, lk->self.host) == 0 && o->boot[0] != '\0' &&
+	    strcmp(o->boot, lk->self.boot) == 0 && o->pidns == lk->self.pidns;
+}
+
+static int
+judge_by_age(struct dlock *lk, const struct lock_look *look,
+    struct dlock_status *out, const char *who)
+{
+	struct timespec now;
+
+	if (server_now(lk->dir, &now) < 0) {
+		snprintf(out->reason, sizeof(out->reason), "%s; its age "
+		    "cannot be told (no file can be created beside it: %s)",
+		    who, strerror(errno));
+		return DLOCK_UNKNOWN;
+	}
+	out->age = (double)(now.tv_sec - look->mtime.tv_sec) +
+	    (double)(now.tv_nsec - look->mtime.tv_nsec) / 1e9;
+	if (out->age > lk->stale) {
+		snprintf(out->reason, sizeof(out->reason), "%s, silent for "
+		    "%.0f s, past its %.0f s lease", who, out->age, lk->stale);
+		return DLOCK_DEAD;
+	}
+	snprintf(out->reason, sizeof(out->reason), "%s, refreshed %.0f s ago, "
+	    "within its %.0f s lease", who, out->age < 0 ? 0 : out->age,
+	    lk->stale);
+	return DLOCK_UNKNOWN;
+}
+
+/* Fills out->state and out->reason (and age, owner) for a lock in look. */
+int
+judge_lock(struct dlock *lk, const struct lock_look *look,
+    struct dlock_status *out)
+{
+	const struct dlock_owner *o = &look->owner;
+	char why[160], who[160];
+
+	out->age = -1;
+	out->stale = lk->stale;
+	out->has_owner = look->parsed;
+	if (look->parsed)
+		out->owner = *o;
+	if (!look->exists) {
+		out->state = DLOCK_FREE;
+		snprintf(out->reason, sizeof(out->reason), "nobody holds it");
+		return out->state;
+	}
+	if (look->parsed && o->kind == DLOCK_RECORD_V1) {
+		if (same_host(lk, o)) {
+			out->same_host = 1;
+			out->state = owner_state(o, why, sizeof(why));
+			snprintf(out->reason, sizeof(out->reason),
+			    "held on this host: %s", why);
+			return out->state;
+		}
+		if (strcmp(o->host, lk->self.host) == 0 && o->boot[0] != '\0' &&
+		    lk->self.boot[0] != '\0' && strcmp(o->boot, lk->self.boot) != 0) {
+			out->state = DLOCK_DEAD;
+			snprintf(out->reason, sizeof(out->reason), "held on this "
+			    "host before it rebooted (boot id %s)", o->boot);
+			return out->state;
+		}
+		snprintf(who, sizeof(who), "held by pid %d on %s%s", (int)o->pid,
+		    o->host, strcmp(o->host, lk->self.host) == 0 ?
+		    " in another PID namespace" : "");
+	} else if (look->parsed && o->kind == DLOCK_RECORD_PID) {
+		snprintf(who, sizeof(who), "held by pid %d with no host named "
+		    "(a legacy record)", (int)o->pid);
+	} else if (look->parsed) {
+		snprintf(who, sizeof(who), "held with an empty record (a "
+		    "legacy lock, or one being written)");
+	} else if (look->version > 1) {
+		snprintf(who, sizeof(who), "held with a record of a newer "
+		    "version (dlock/%d)", look->version);
+	} else if (!look->has_record_file) {
+		snprintf(who, sizeof(who), "held with no record yet (being "
+		    "written)");
+	} else {
+		snprintf(who, sizeof(who), "held with an unreadable record "
+		    "(damaged, or being written)");
+	}
+	out->state = judge_by_age(lk, look, out, who);
+	return out->state;
+}

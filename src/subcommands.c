@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "parse.h"
+
+/*
+ * dlock status, dlock break and dlock probe: looking at a lock, or at the
+ * filesystem under it, for a person or (with --json) for monitoring.
+ */
+
+#define SUB_USAGE \
+"usage: dlock status [-m method] [--stale secs] [--json] lockpath\n" \
+"       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
+"       dlock probe [--json] path\n"
+
+enum { OPT_JSON = 256, OPT_STALE };
+
+static const struct option sub_options[] = {
+	{ "method", required_argument, NULL, 'm' },
+	{ "stale", required_argument, NULL, OPT_STALE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "force", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct sub {
+	const char *name;
+	struct dlock_options lock;
+	int json;
+	int force;
+	const char *path;
+};
+
+__attribute__((noreturn, format(printf, 1, 2))) static void
+sub_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+	fputs(SUB_USAGE, stderr);
+	exit(EXIT_USAGE);
+}
+
+int
+is_subcommand(const char *word)
+{
+	return strcmp(word, "status") == 0 || strcmp(word, "break") == 0 ||
+	    strcmp(word, "probe") == 0;
+}
+
+static void
+parse_sub(struct sub *sub, int argc, char **argv)
+{
+	int c;
+
+	sub->name = argv[0];
+	dlock_options_init(&sub->lock);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:fh", sub_options, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			sub->lock.method = dlock_method_from_name(optarg);
+			if (sub->lock.method < 0)
+				sub_usage_error("unknown method '%s' (auto, "
+				    "fcntl, flock, lockfile, mkdir)", optarg);
+			break;
+		case OPT_STALE:
+			if (parse_seconds(optarg, 1e9, &sub->lock.stale) < 0 ||
+			    sub->lock.stale <= 0)
+				sub_usage_error("--stale '%s': not a number of "
+				    "seconds above 0", optarg);
+			break;
+		case OPT_JSON:
+			sub->json = 1;
+			break;
+		case 'f':
+			sub->force = 1;
+			break;
+		case 'h':
+			fputs(SUB_USAGE, stdout);
+			exit(0);
+		default:
+			fputs(SUB_USAGE, stderr);
+			exit(EXIT_USAGE);
+		}
+	}
+	if (argc - optind != 1)
+		sub_usage_error("%s takes exactly one path", sub->name);
+	sub->path = argv[optind];
+	if (sub->force && strcmp(sub->name, "break") != 0)
+		sub_usage_error("-f belongs to dlock break");
+	if (sub->json && strcmp(sub->name, "break") == 0)
+		sub_usage_error("--json belongs to dlock status and probe");
+}
+
+static void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *
+state_name(int state)
+{
+	static const char *const names[] = {
+		[DLOCK_FREE] = "free",
+		[DLOCK_ALIVE] = "alive",
+		[DLOCK_DEAD] = "dead",
+		[DLOCK_UNKNOWN] = "unknown",
+	};
+
+	return names[state];
+}
+
+static void
+print_since(int64_t t)
+{
+	char when[64];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) != NULL &&
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm) > 0)
+		printf("  since:   %s (%lld s ago by this host's clock)\n", when,
+		    (long long)(time(NULL) - tt));
+}
+
+static void
+print_status_text(const struct sub *sub, const struct dlock_status *st)
+{
+	const struct dlock_owner *o = &st->owner;
+
+	printf("%s: %s (%s)\n", sub->path, st->state == DLOCK_FREE ? "free" :
+	    "held", dlock_method_name(st->method));
+	if (st->state == DLOCK_FREE)
+		return;
+	if (st->has_owner && o->pid > 0)
+		printf("  owner:   pid %d%s%s%s\n", (int)o->pid,
+		    o->host[0] != '\0' ? " on " : "", o->host,
+		    st->same_host ? " (this host)" : "");
+	if (st->has_owner && o->child > 0)
+		printf("  command: pid %d\n", (int)o->child);
+	if (st->has_owner && o->time > 0)
+		print_since(o->time);
+	printf("  holder:  %s: %s\n", state_name(st->state), st->reason);
+}
+
+static void
+print_status_json(const struct sub *sub, const struct dlock_status *st)
+{
+	const struct dlock_owner *o = &st->owner;
+
+	printf("{\"path\":");
+	json_string(sub->path);
+	printf(",\"held\":%s,\"state\":\"%s\",\"method\":\"%s\"",
+	    st->state == DLOCK_FREE ? "false" : "true", state_name(st->state),
+	    dlock_method_name(st->method));
+	if (st->has_owner) {
+		printf(",\"owner\":{\"pid\":%d,\"host\":", (int)o->pid);
+		json_string(o->host);
+		printf(",\"child\":%d,\"since\":%lld,\"same_host\":%s}",
+		    (int)o->child, (long long)o->time,
+		    st->same_host ? "true" : "false");
+	}
+	if (st->age >= 0)
+		printf(",\"age\":%.3f", st->age);
+	printf(",\"stale\":%.3f,\"reason\":", st->stale);
+	json_string(st->reason);
+	printf("}\n");
+}
+
+static int
+status_failure(const struct sub *sub, int err)
+{
+	warnx("%s: cannot examine lock '%s': %s", sub->name, sub->path,
+	    lock_error_text(err));
+	return exit_status_for_open(err);
+}
+
+static int
+cmd_status(struct sub *sub)
+{
+	struct dlock_status st;
+
+	if (dlock_status(sub->path, &sub->lock, &st) < 0)
+		return status_failure(sub, errno);
+	if (sub->json)
+		print_status_json(sub, &st);
+	else
+		print_status_text(sub, &st);
+	return st.state == DLOCK_FREE ? 1 : 0;
+}
+
+static int
+cmd_break(struct sub *sub)
+{
+	struct dlock_status st;
+	const struct dlock_owner *o = &st.owner;
+	char owner[128] = "an unknown owner";
+
+	memset(&st, 0, sizeof(st));
+	if (dlock_break(sub->path, &sub->lock, sub->force, &st) == 0) {
+		if (st.has_owner && o->pid > 0)
+			snprintf(owner, sizeof(owner), "pid %d%s%s",
+			    (int)o->pid, o->host[0] != '\0' ? " on " : "",
+			    o->host);
+		printf("%s: removed the lock of %s (%s: %s)\n", sub->path,
+		    owner, state_name(st.state), st.reason);
+		return 0;
+	}
+	switch (errno) {
+	case EBUSY:
+		warnx("break: lock '%s' is not stale, not removed: %s "
+		    "(-f removes it anyway)", sub->path, st.reason);
+		return 1;
+	case ENOENT:
+		warnx("break: no lock at '%s'", sub->path);
+		return EXIT_NOINPUT;
+	case ECANCELED:
+		warnx("break: lock '%s' changed while being examined; not "
+		    "removed", sub->path);
+		return 1;
+	case EWOULDBLOCK:
+		warnx("break: another process is breaking or releasing lock "
+		    "'%s'; not removed", sub->path);
+		return 1;
+	case EOPNOTSUPP:
+		warnx("break: lock '%s' is a kernel lock (%s), released only "
+		    "by its holder", sub->path, dlock_method_name(st.method));
+		return EXIT_UNAVAILABLE;
+	default:
+		return status_failure(sub, errno);
+	}
+}
+
+static int
+cmd_probe(struct sub *sub)
+{
+	struct dlock_fsinfo fs;
+
+	if (dlock_probe(sub->path, &fs) < 0)
+		return status_failure(sub, errno);
+	if (sub->json) {
+		printf("{\"path\":");
+		json_string(sub->path);
+		printf(",\"fstype\":");
+		json_string(fs.fstype);
+		printf(",\"subtype\":");
+		json_string(fs.subtype);
+		printf(",\"source\":");
+		json_string(fs.source);
+		printf(",\"mountpoint\":");
+		json_string(fs.mountpoint);
+		printf(",\"options\":");
+		json_string(fs.options);
+		printf(",\"method\":\"%s\",\"reason\":",
+		    dlock_method_name(fs.method));
+		json_string(fs.reason);
+		printf("}\n");
+		return 0;
+	}
+	printf("path:        %s\n", sub->path);
+	printf("filesystem:  %s%s%s\n", fs.fstype, fs.subtype[0] ? "." : "",
+	    fs.subtype);
+	printf("mounted on:  %s (from %s)\n", fs.mountpoint, fs.source);
+	printf("options:     %s\n", fs.options[0] ? fs.options :
+	    "(none that matter)");
+	printf("method:      %s\n", dlock_method_name(fs.method));
+	printf("because:     %s\n", fs.reason);
+	return 0;
+}
+
+int
+run_subcommand(int argc, char **argv)
+{
+	struct sub sub;
+
+	memset(&sub, 0, sizeof(sub));
+	parse_sub(&sub, argc, argv);
+	if (strcmp(sub.name, "status") == 0)
+		return cmd_status(&sub);
+	if (strcmp(sub.name, "break") == 0)
+		return cmd_break(&sub);
+	return cmd_probe(&sub);
+}
