@@ -84,6 +84,7 @@ struct dlock {
 	int chosen;		/* the method was chosen by auto */
 	int fell_back;		/* ... and fell back to lockfile */
 	int classic;		/* fcntl: the kernel has no OFD locks */
+	int created;		/* the lock file was created by this handle */
 
 	/* Locks held by a name. */
 	const struct name_ops *name;

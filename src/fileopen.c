@@ -32,7 +32,8 @@ int
 open_lock_file(struct dlock *lk, int want_write)
 {
 	int base = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-	int create = (lk->flags & DLOCK_NOCREATE) ? 0 : O_CREAT;
+	int create = !(lk->flags & DLOCK_NOCREATE);
+	int access_mode = want_write ? O_RDWR : O_RDONLY;
 	struct stat st;
 	int fd, first;
 
@@ -44,8 +45,16 @@ open_lock_file(struct dlock *lk, int want_write)
 		return -1;
 	}
 
-	fd = open(lk->path, (want_write ? O_RDWR : O_RDONLY) | create | base,
-	    lk->mode);
+	/* Knowing whether the file is new lets a fall back to a lockfile
+	 * remove it again (see lock.c). */
+	fd = -1;
+	if (create) {
+		fd = open(lk->path, access_mode | O_CREAT | O_EXCL | base,
+		    lk->mode);
+		lk->created = fd >= 0;
+	}
+	if (fd < 0 && (!create || errno == EEXIST))
+		fd = open(lk->path, access_mode | base);
 	if (fd < 0) {
 		first = errno;
 		/* A directory, a read-only file or filesystem can still take

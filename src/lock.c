@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include "dlock_int.h"
 #include "probe.h"
@@ -280,6 +281,10 @@ fall_back_to_lockfile(struct dlock *lk)
 	    (saved != ENOLCK && saved != EOPNOTSUPP))
 		return -1;
 	lk->ops->release(lk);
+	/* The empty file just created for the kernel lock would read as a
+	 * legacy lockfile, stale only after the whole lease. */
+	if (lk->created)
+		unlink(lk->path);
 	lk->method = DLOCK_LOCKFILE;
 	lk->ops = method_table[lk->method];
 	lk->chosen = 0;
