@@ -29,7 +29,8 @@ LIB_SRC = src/lock.c src/deadline.c src/kwait.c src/fileopen.c \
 	src/method_mkdir.c src/namelock.c src/owner.c src/stale.c \
 	src/breaker.c src/inspect.c src/record.c src/identity.c \
 	src/probe.c src/mountinfo.c
-CMD_SRC = src/main.c src/run.c src/report.c src/parse.c src/subcommands.c
+CMD_SRC = src/main.c src/run.c src/report.c src/parse.c src/subcommands.c \
+	src/waitline.c
 HDR = src/dlock.h src/dlock_int.h src/record.h src/probe.h src/cli.h \
 	src/parse.h
 
@@ -40,7 +41,7 @@ CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/%.o)
 HOOK_LIB_OBJ = $(LIB_SRC:src/%.c=$(B)/hooks/%.o)
 HOOK_CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/hooks/%.o)
 
-LIB_TESTS = lock record probe
+LIB_TESTS = lock record probe namelock
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 
@@ -93,10 +94,63 @@ check: all $(B)/hooks/dlock $(LIB_TEST_BIN) $(SAN_TEST_BIN)
 	DLOCK=$(CURDIR)/$(B)/dlock DLOCK_HOOKED=$(CURDIR)/$(B)/hooks/dlock \
 		bats tests/cmd
 
+# The command tests again, against a build with the sanitizers.
+$(B)/san/dlock: $(LIB_SRC) $(CMD_SRC) $(HDR)
+	@mkdir -p $(B)/san
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(CMD_SRC) $(LIB_SRC)
+
+$(B)/san/hooks-dlock: $(LIB_SRC) $(CMD_SRC) $(HDR)
+	@mkdir -p $(B)/san
+	$(CC) $(ALL_CFLAGS) $(SAN) -DDLOCK_TEST_HOOKS -o $@ $(CMD_SRC) $(LIB_SRC)
+
+check-san: $(B)/san/dlock $(B)/san/hooks-dlock $(SAN_TEST_BIN)
+	scripts/run-lib-tests $(SAN_TEST_BIN)
+	scripts/need bats
+	ASAN_OPTIONS=detect_leaks=1 DLOCK=$(CURDIR)/$(B)/san/dlock \
+		DLOCK_HOOKED=$(CURDIR)/$(B)/san/hooks-dlock bats tests/cmd
+
+# The tests with another C library or compiler, in a build of their own.
+check-plain: all $(B)/hooks/dlock $(LIB_TEST_BIN)
+	scripts/run-lib-tests $(LIB_TEST_BIN)
+	scripts/need bats
+	DLOCK=$(CURDIR)/$(B)/dlock DLOCK_HOOKED=$(CURDIR)/$(B)/hooks/dlock \
+		bats tests/cmd
+
+check-musl:
+	scripts/need musl-gcc
+	$(MAKE) B=$(B)/musl CC=musl-gcc check-plain
+
+check-clang:
+	scripts/need clang
+	$(MAKE) B=$(B)/clang CC=clang check-plain
+
+analyze:
+	@mkdir -p $(B)
+	scripts/analyze
+
+# Each fuzz target runs FUZZ_SECONDS on a copy of its seed corpus; what
+# it finds is kept in $(B)/fuzz/NAME/ to be turned into regression seeds.
+FUZZ_SECONDS = 200
+FUZZ_TARGETS = record numbers mountinfo
+FUZZ_SRC_record = src/record.c
+FUZZ_SRC_numbers = src/parse.c
+FUZZ_SRC_mountinfo = src/probe.c src/mountinfo.c
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(CMD_SRC) $(HDR)
+	@mkdir -p $(B)/fuzz
+	clang -std=c11 -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FUZZ_SRC_$*)
+
+fuzz:
+	scripts/need clang
+	$(MAKE) $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+	scripts/fuzz $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 demo: $(B)/dlock
 	scripts/demo $(B)/dlock
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all check demo clean
+.PHONY: all check check-san check-plain check-musl check-clang analyze fuzz \
+	demo clean
