@@ -9,6 +9,10 @@ BINDIR = $(PREFIX)/bin
 LIBDIR = $(PREFIX)/lib
 INCLUDEDIR = $(PREFIX)/include
 MANDIR = $(PREFIX)/share/man
+PKGCONFIGDIR = $(LIBDIR)/pkgconfig
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+# Prepended to every installed path, for staged installs and packages.
+DESTDIR =
 
 CC = cc
 OPT = -O2 -g
@@ -41,7 +45,7 @@ CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/%.o)
 HOOK_LIB_OBJ = $(LIB_SRC:src/%.c=$(B)/hooks/%.o)
 HOOK_CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/hooks/%.o)
 
-LIB_TESTS = lock record probe namelock
+LIB_TESTS = lock record probe namelock stale
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 
@@ -124,6 +128,11 @@ check-clang:
 	scripts/need clang
 	$(MAKE) B=$(B)/clang CC=clang check-plain
 
+# Across two hosts on a GlusterFS volume: needs scripts/cluster-up first.
+check-cluster: all
+	scripts/need bats
+	DLOCK=$(CURDIR)/$(B)/dlock bats tests/cluster
+
 analyze:
 	@mkdir -p $(B)
 	scripts/analyze
@@ -149,8 +158,87 @@ fuzz:
 demo: $(B)/dlock
 	scripts/demo $(B)/dlock
 
+# Installation.  One page documents several functions; each other function
+# gets a link to it, NAME:PAGE.  The shared library is removed before it is
+# copied, not written over: running programs may have the old one mapped.
+# uninstall removes what install put there; from a staged install (DESTDIR)
+# also the directories left empty, but never a system's own directories.
+MAN1 = dlock.1
+MAN3 = dlock.3 dlock_open.3 dlock_lock.3 dlock_heartbeat.3 dlock_status.3 \
+	dlock_probe.3 dlock_fd.3
+MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
+	dlock_close:dlock_open dlock_unlock:dlock_lock \
+	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
+	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
+	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd
+
+install: all
+	mkdir -p "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" \
+		"$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(INCLUDEDIR)" \
+		"$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(MANDIR)/man3" \
+		"$(DESTDIR)$(BASHCOMPDIR)"
+	cp -f $(B)/dlock "$(DESTDIR)$(BINDIR)/dlock"
+	chmod 755 "$(DESTDIR)$(BINDIR)/dlock"
+	rm -f "$(DESTDIR)$(LIBDIR)/libdlock.so.$(VERSION)"
+	cp $(B)/libdlock.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/"
+	chmod 755 "$(DESTDIR)$(LIBDIR)/libdlock.so.$(VERSION)"
+	ln -sf libdlock.so.$(VERSION) \
+		"$(DESTDIR)$(LIBDIR)/libdlock.so.$(SOVERSION)"
+	ln -sf libdlock.so.$(SOVERSION) "$(DESTDIR)$(LIBDIR)/libdlock.so"
+	cp -f $(B)/libdlock.a "$(DESTDIR)$(LIBDIR)/libdlock.a"
+	chmod 644 "$(DESTDIR)$(LIBDIR)/libdlock.a"
+	cp -f src/dlock.h "$(DESTDIR)$(INCLUDEDIR)/dlock.h"
+	chmod 644 "$(DESTDIR)$(INCLUDEDIR)/dlock.h"
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		dlock.pc.in >"$(DESTDIR)$(PKGCONFIGDIR)/dlock.pc"
+	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/dlock.pc"
+	for page in $(MAN1); do \
+		cp -f man/$$page "$(DESTDIR)$(MANDIR)/man1/$$page" && \
+		chmod 644 "$(DESTDIR)$(MANDIR)/man1/$$page" || exit 1; \
+	done
+	for page in $(MAN3); do \
+		cp -f man/$$page "$(DESTDIR)$(MANDIR)/man3/$$page" && \
+		chmod 644 "$(DESTDIR)$(MANDIR)/man3/$$page" || exit 1; \
+	done
+	for link in $(MAN3_LINKS); do \
+		ln -sf $${link#*:}.3 \
+			"$(DESTDIR)$(MANDIR)/man3/$${link%%:*}.3" || exit 1; \
+	done
+	cp -f completion/dlock.bash "$(DESTDIR)$(BASHCOMPDIR)/dlock"
+	chmod 644 "$(DESTDIR)$(BASHCOMPDIR)/dlock"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/dlock" \
+		"$(DESTDIR)$(LIBDIR)/libdlock.so.$(VERSION)" \
+		"$(DESTDIR)$(LIBDIR)/libdlock.so.$(SOVERSION)" \
+		"$(DESTDIR)$(LIBDIR)/libdlock.so" \
+		"$(DESTDIR)$(LIBDIR)/libdlock.a" \
+		"$(DESTDIR)$(INCLUDEDIR)/dlock.h" \
+		"$(DESTDIR)$(PKGCONFIGDIR)/dlock.pc" \
+		"$(DESTDIR)$(BASHCOMPDIR)/dlock"
+	for page in $(MAN1); do \
+		rm -f "$(DESTDIR)$(MANDIR)/man1/$$page"; \
+	done
+	for page in $(MAN3); do \
+		rm -f "$(DESTDIR)$(MANDIR)/man3/$$page"; \
+	done
+	for link in $(MAN3_LINKS); do \
+		rm -f "$(DESTDIR)$(MANDIR)/man3/$${link%%:*}.3"; \
+	done
+	if [ -n "$(DESTDIR)" ]; then \
+		for dir in "$(BINDIR)" "$(PKGCONFIGDIR)" "$(LIBDIR)" \
+		    "$(INCLUDEDIR)" "$(MANDIR)/man1" "$(MANDIR)/man3" \
+		    "$(BASHCOMPDIR)"; do \
+			while [ -n "$$dir" ] && \
+			    rmdir "$(DESTDIR)$$dir" 2>/dev/null; do \
+				dir=$${dir%/*}; \
+			done; \
+		done; \
+	fi
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all check check-san check-plain check-musl check-clang analyze fuzz \
-	demo clean
+.PHONY: all check check-cluster check-san check-plain check-musl check-clang analyze fuzz \
+	demo install uninstall clean

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -21,18 +23,24 @@
 #define BREAKER_STALE 30
 
 static int
-create_breaker(struct dlock *lk, ino_t *ino)
+link_unsupported(int err)
 {
-	char record[DLOCK_RECORD_MAX + 1];
+	return err == EPERM || err == ENOTSUP || err == EOPNOTSUPP ||
+	    err == EMLINK || err == ENOSYS;
+}
+
+/* Where link(2) does not work: created in place, its record written at once. */
+static int
+create_breaker_in_place(struct dlock *lk, const char *record, int len,
+    ino_t *ino)
+{
 	struct stat st;
-	int fd, len, saved;
+	int fd, saved;
 
 	fd = open(lk->break_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, lk->mode & 0666);
 	if (fd < 0)
 		return -1;
-	/* The record only tells a person who is breaking; not checked. */
-	len = record_format(&lk->self, record, sizeof(record));
 	if (len > 0)
 		(void)!write(fd, record, (size_t)len);
 	if (fstat(fd, &st) < 0) {
@@ -47,26 +55,189 @@ create_breaker(struct dlock *lk, ino_t *ino)
 	return 0;
 }
 
-/* Removes a breaker lock left by a process that died holding it. */
+/*
+ * An unnamed file linked into place leaves nothing behind, whenever we
+ * are killed.  Returns 0, -1 with errno (EEXIST: busy), or -2 when the
+ * filesystem (or a missing /proc) cannot do it.
+ */
+static int
+create_breaker_unnamed(struct dlock *lk, const char *record, int len,
+    ino_t *ino)
+{
+#ifdef O_TMPFILE
+	char proc[64];
+	struct stat st;
+	int fd, rc, saved;
+
+	fd = open(lk->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, lk->mode & 0666);
+	if (fd < 0)
+		return -2;
+	if (write_all(fd, record, (size_t)len) < 0 || fstat(fd, &st) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rc = linkat(AT_FDCWD, proc, AT_FDCWD, lk->break_path,
+	    AT_SYMLINK_FOLLOW);
+	saved = errno;
+	close(fd);
+	if (rc == 0) {
+		*ino = st.st_ino;
+		return 0;
+	}
+	if (saved == ENOENT && access("/proc/self/fd", F_OK) < 0)
+		return -2;
+	errno = saved;
+	return -1;
+#else
+	(void)lk;
+	(void)record;
+	(void)len;
+	(void)ino;
+	return -2;
+#endif
+}
+
+/*
+ * The breaker appears with its record already in it: an unnamed file, or
+ * one written under a name of our own, linked into place.  So a process
+ * killed at any moment leaves a breaker that names it, which
+ * clear_dead_breaker() removes at once, never an empty one that only its
+ * age could clear.  As for the lock itself, a failed link(2) is still ours
+ * if the name is our file.
+ */
+static int
+create_breaker(struct dlock *lk, ino_t *ino)
+{
+	char record[DLOCK_RECORD_MAX + 1], tmp[PATH_MAX];
+	struct stat mine, there;
+	int fd, len, n, rc, err;
+
+	len = record_format(&lk->self, record, sizeof(record));
+	if (len > 0 && !lk->no_tmpfile) {
+		rc = create_breaker_unnamed(lk, record, len, ino);
+		if (rc != -2)
+			return rc;
+		lk->no_tmpfile = 1;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%s.%.16s.tmp", lk->break_path,
+	    lk->self.nonce);
+	if (len < 0 || n < 0 || (size_t)n >= sizeof(tmp) || lk->no_link)
+		return create_breaker_in_place(lk, record, len, ino);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    lk->mode & 0666);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, record, (size_t)len) < 0 || fstat(fd, &mine) < 0) {
+		err = errno;
+		close(fd);
+		unlink(tmp);
+		errno = err;
+		return -1;
+	}
+	close(fd);
+	rc = link(tmp, lk->break_path);
+	err = errno;
+	/* Some FUSE filesystems give the new name another inode number. */
+	if (lstat(lk->break_path, &there) < 0)
+		there = mine;
+	if (rc < 0 && err == EEXIST && there.st_dev == mine.st_dev &&
+	    there.st_ino == mine.st_ino)
+		rc = 0;
+	unlink(tmp);
+	if (rc == 0) {
+		*ino = there.st_ino;
+		return 0;
+	}
+	if (link_unsupported(err)) {
+		lk->no_link = 1;
+		return create_breaker_in_place(lk, record, len, ino);
+	}
+	errno = err;
+	return -1;
+}
+
+/*
+ * Whether the breaker lock open at fd (whose stat is st) was left by a
+ * process that died holding it.  One held longer than BREAKER_STALE was.
+ * One whose record names a process of this host that is gone was too, at
+ * once: a holder killed while releasing must not hold up every waiter and
+ * the next release for BREAKER_STALE seconds.  The breaker is held by the
+ * process itself, never by its command, so the child is left out.
+ */
+static int
+breaker_is_dead(struct dlock *lk, int fd, const struct stat *st)
+{
+	char buf[DLOCK_RECORD_MAX + 1];
+	struct dlock_status verdict;
+	struct lock_look look;
+	struct timespec now;
+	ssize_t n;
+
+	if (server_now(lk->dir, &now) == 0 &&
+	    now.tv_sec - st->st_mtim.tv_sec > BREAKER_STALE)
+		return 1;
+	memset(&look, 0, sizeof(look));
+	n = pread(fd, buf, sizeof(buf), 0);
+	if (n <= 0 || record_parse(buf, (size_t)n, &look.owner) < 0 ||
+	    look.owner.kind != DLOCK_RECORD_V1 ||
+	    strcmp(look.owner.host, lk->self.host) != 0)
+		return 0;
+	look.exists = look.parsed = look.has_record_file = 1;
+	look.dev = st->st_dev;
+	look.ino = st->st_ino;
+	look.mtime = st->st_mtim;
+	look.owner.child = 0;
+	memset(&verdict, 0, sizeof(verdict));
+	/* Dead by its pid, or by a reboot; never by the lock's lease. */
+	return judge_lock(lk, &look, &verdict) == DLOCK_DEAD && verdict.age < 0;
+}
+
+/*
+ * Removes a breaker lock left by a process that died holding it.  Checking
+ * and unlinking are two steps, so two processes clearing one dead breaker
+ * could have the second unlink the live breaker the first has just
+ * created.  Clearing is therefore serialized by LOCKPATH.break.clear
+ * (held for microseconds; one left by a death is cleared by its age), and
+ * the dead breaker stays open meanwhile, so that its inode number cannot
+ * pass to a new file.
+ */
 static void
 clear_dead_breaker(struct dlock *lk)
 {
+	char clear[PATH_MAX];
 	struct timespec now;
-	struct stat st;
-	int fd;
+	struct stat st, again;
+	int fd, cfd, n;
 
+	n = snprintf(clear, sizeof(clear), "%s.clear", lk->break_path);
+	if (n < 0 || (size_t)n >= sizeof(clear))
+		return;
 	fd = open(lk->break_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) == 0 && server_now(lk->dir, &now) == 0 &&
-	    now.tv_sec - st.st_mtim.tv_sec > BREAKER_STALE) {
-		struct stat again;
-
-		if (lstat(lk->break_path, &again) == 0 &&
-		    again.st_ino == st.st_ino && again.st_dev == st.st_dev)
-			unlink(lk->break_path);
+	if (fstat(fd, &st) < 0 || !breaker_is_dead(lk, fd, &st)) {
+		close(fd);
+		return;
 	}
+	cfd = open(clear, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    lk->mode & 0666);
+	if (cfd < 0) {
+		if (errno == EEXIST && lstat(clear, &again) == 0 &&
+		    server_now(lk->dir, &now) == 0 &&
+		    now.tv_sec - again.st_mtim.tv_sec > BREAKER_STALE)
+			unlink(clear);
+		close(fd);
+		return;
+	}
+	close(cfd);
+	if (lstat(lk->break_path, &again) == 0 && again.st_ino == st.st_ino &&
+	    again.st_dev == st.st_dev)
+		unlink(lk->break_path);
+	unlink(clear);
 	close(fd);
 }
 
@@ -76,12 +247,15 @@ breaker_take(struct dlock *lk, ino_t *ino)
 {
 	if (create_breaker(lk, ino) == 0)
 		return 0;
+	/* ESTALE: a breaker another client just dropped, still cached. */
+	if (errno == ESTALE)
+		errno = EWOULDBLOCK;
 	if (errno != EEXIST)
 		return -1;
 	clear_dead_breaker(lk);
 	if (create_breaker(lk, ino) == 0)
 		return 0;
-	if (errno == EEXIST)
+	if (errno == EEXIST || errno == ESTALE)
 		errno = EWOULDBLOCK;
 	return -1;
 }

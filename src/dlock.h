@@ -43,8 +43,11 @@ enum dlock_method {
  */
 #define DLOCK_STALE_DEFAULT	300.0
 
-/* errno of a release or heartbeat that found the lock broken by another. */
-#define DLOCK_ELOST		ESTALE
+/*
+ * errno of a release or heartbeat that found the lock broken by another.
+ * (Not ESTALE: network filesystems return that for their own reasons.)
+ */
+#define DLOCK_ELOST		EIDRM
 
 struct dlock_options {
 	int method;		/* enum dlock_method */

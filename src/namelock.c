@@ -176,10 +176,17 @@ name_try(struct dlock *lk, int shared)
 			lk->judged.exists = 0;
 			return 0;
 		}
+		/* ESTALE: another client of a network filesystem just
+		 * removed or replaced a name we had cached; look again. */
+		if (errno == ESTALE)
+			break;
 		if (errno != EEXIST)
 			return -1;
-		if (look_at_lock(lk, &look) < 0)
+		if (look_at_lock(lk, &look) < 0) {
+			if (errno == ESTALE)
+				break;
 			return -1;
+		}
 		if (!look.exists)
 			continue;
 		err = foreign_lock(lk, &look);
@@ -195,7 +202,8 @@ name_try(struct dlock *lk, int shared)
 			break;
 		}
 		if (break_if_unchanged(lk, &look, 0) < 0 &&
-		    errno != EWOULDBLOCK && errno != ECANCELED && errno != EBUSY)
+		    errno != EWOULDBLOCK && errno != ECANCELED &&
+		    errno != EBUSY && errno != ESTALE)
 			return -1;
 	}
 	errno = EWOULDBLOCK;
@@ -334,7 +342,14 @@ name_heartbeat(struct dlock *lk)
 	    O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
 		return -1;
-	if (fd < 0 || look_at_lock(lk, &look) < 0 || !lock_is_ours(lk, &look)) {
+	/* A look that failed (an NFS hiccup) proves nothing: not lost. */
+	if (fd >= 0 && look_at_lock(lk, &look) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (fd < 0 || !lock_is_ours(lk, &look)) {
 		if (fd >= 0)
 			close(fd);
 		lk->held = 0;
@@ -348,20 +363,26 @@ name_heartbeat(struct dlock *lk)
 	return rc;
 }
 
-/* Writes lk->self over our record, atomically, beside the record file. */
+/*
+ * Writes lk->self over our record, atomically.  The new record is written
+ * beside the lock, under a name of the breaker's (held meanwhile), never
+ * inside a mkdir lock: a copy left there by a holder killed before the
+ * rename would keep the directory from ever being removed.  One name per
+ * lock, so such a leftover is not joined by more.
+ */
 static int
 rewrite_record(struct dlock *lk)
 {
-	char record[DLOCK_RECORD_MAX + 1], suffix[32], *tmp;
+	char record[DLOCK_RECORD_MAX + 1], *tmp;
 	int len, fd, rc, saved;
 
 	len = record_format(&lk->self, record, sizeof(record));
 	if (len < 0)
 		return -1;
-	snprintf(suffix, sizeof(suffix), ".%.12s.new", lk->self.nonce);
-	tmp = joined(lk->record_path, suffix);
+	tmp = joined(lk->break_path, ".new");
 	if (tmp == NULL)
 		return -1;
+	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    lk->mode & 0666);
 	rc = fd < 0 ? -1 : write_all(fd, record, (size_t)len);

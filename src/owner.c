@@ -29,6 +29,16 @@ mismatch_errno(const struct dlock *lk, mode_t mode)
 	return EINVAL;
 }
 
+/*
+ * A name removed by another client of a network filesystem can answer
+ * ESTALE for a moment (its cached handle is dead): that is "gone" too.
+ */
+static int
+gone(int err)
+{
+	return err == ENOENT || err == ESTALE;
+}
+
 static ssize_t
 read_record(int fd, char *buf, size_t size)
 {
@@ -59,7 +69,7 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 
 	memset(look, 0, sizeof(*look));
 	if (lstat(lk->path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
+		return gone(errno) ? 0 : -1;
 	look->exists = 1;
 	look->kind_mismatch = mismatch_errno(lk, st.st_mode);
 	look->dev = st.st_dev;
@@ -72,9 +82,9 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		/* Gone since the lstat: free.  For mkdir, no record yet. */
-		if (errno == ENOENT && lk->name->record_name == NULL)
+		if (gone(errno) && lk->name->record_name == NULL)
 			look->exists = 0;
-		return errno == ENOENT ? 0 : -1;
+		return gone(errno) ? 0 : -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		saved = errno;
@@ -96,6 +106,14 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 		return -1;
 	}
 	look->version = record_version(buf, (size_t)n);
+	/*
+	 * More than any record holds, and not a newer writer's: not a lock
+	 * but someone's file (the data file itself, given as the lock path
+	 * as with flock(1)), which breaking it would delete.  Marked by a
+	 * version of -1 for judge_lock(), which never finds it stale.
+	 */
+	if ((size_t)n > DLOCK_RECORD_MAX && look->version <= 1)
+		look->version = -1;
 	look->parsed = (size_t)n <= DLOCK_RECORD_MAX &&
 	    record_parse(buf, (size_t)n, &look->owner) == 0;
 	if (!look->parsed)
