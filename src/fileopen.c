@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,36 @@ fail_closing(int fd, int err)
 	close(fd);
 	errno = err;
 	return -1;
+}
+
+static int
+starts_like_a_record(int fd)
+{
+	char head[8];
+
+	return pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+	    memcmp(head, "dlock/", 6) == 0 && head[6] >= '0' && head[6] <= '9';
+}
+
+/*
+ * A lock of the lockfile or mkdir method at the path: a kernel lock on it
+ * would not exclude its holder, so it is refused.  Kernel lock files are
+ * normally empty, which makes the check free for them.
+ */
+static int
+holds_owner_record(int fd, const struct stat *st)
+{
+	int owner, found;
+
+	if (S_ISREG(st->st_mode))
+		return st->st_size > 0 && starts_like_a_record(fd);
+	owner = openat(fd, "owner", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (owner < 0)
+		return 0;
+	found = starts_like_a_record(owner);
+	close(owner);
+	return found;
 }
 
 int
@@ -71,6 +102,8 @@ open_lock_file(struct dlock *lk, int want_write)
 		return fail_closing(fd, errno);
 	if (!is_lockable(st.st_mode))
 		return fail_closing(fd, EINVAL);
+	if (holds_owner_record(fd, &st))
+		return fail_closing(fd, EPROTO);
 	if ((lk->flags & DLOCK_INHERIT) && fcntl(fd, F_SETFD, 0) < 0)
 		return fail_closing(fd, errno);
 	lk->fd = fd;

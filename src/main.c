@@ -16,12 +16,12 @@
 /* The dlock command: parses options, then lets the library do the work. */
 
 #define USAGE \
-"usage: dlock [-sxunoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
+"usage: dlock [-sxnoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
 "             [--length length] [--stale secs] [--heartbeat secs]\n" \
 "             [--verbose] lockpath [--] command [arg ...]\n" \
 "       dlock [options] lockpath -c command\n" \
-"       dlock [options] fd\n" \
-"       dlock [options] --fd fd\n" \
+"       dlock [-sxun] [-w secs] [-E code] [-m method] fd\n" \
+"       dlock [-sxun] [-w secs] [-E code] [-m method] --fd fd\n" \
 "       dlock status [-m method] [--stale secs] [--json] lockpath\n" \
 "       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
 "       dlock probe [--json] path\n" \
@@ -267,6 +267,11 @@ parse_options(struct cli *cli, int argc, char **argv)
 	if (cli->operation == LOCK_UN && cli->fd < 0)
 		usage_error("-u releases a lock on a descriptor; a lock taken "
 		    "for a command is released when the command exits");
+	if ((cli->lock.start != 0 || cli->lock.length != 0) &&
+	    cli->lock.method != DLOCK_FCNTL && cli->lock.method != DLOCK_AUTO)
+		usage_error("--start and --length: the %s method locks whole "
+		    "files; byte ranges need -m fcntl",
+		    dlock_method_name(cli->lock.method));
 	if (cli->lock.method == DLOCK_LOCKFILE ||
 	    cli->lock.method == DLOCK_MKDIR) {
 		const char *m = dlock_method_name(cli->lock.method);
@@ -317,7 +322,7 @@ take_lock(struct cli *cli, dlock_t *lk)
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (dlock_lock(lk, cli->operation, cli->timeout) == 0) {
+	if (lock_showing_wait(cli, lk) == 0) {
 		if (dlock_fell_back(lk))
 			say_verbose(cli, "kernel locks fail on %s; fell back "
 			    "to a lockfile", cli->path);

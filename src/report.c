@@ -5,21 +5,31 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
 /* How the command turns errno into one line on stderr and an exit status. */
 
+/* --verbose lines carry the wall-clock time, for cron logs. */
 void
 say_verbose(const struct cli *cli, const char *fmt, ...)
 {
+	char when[32] = "";
+	struct timespec now;
+	struct tm tm;
 	va_list ap;
 
 	if (!cli->verbose)
 		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (localtime_r(&now.tv_sec, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "dlock: %s.%03ld ", when, now.tv_nsec / 1000000L);
 	va_start(ap, fmt);
-	vwarnx(fmt, ap);
+	vfprintf(stderr, fmt, ap);
 	va_end(ap);
+	fputc('\n', stderr);
 }
 
 int
