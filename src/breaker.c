@@ -302,7 +302,7 @@ breaker_drop(struct dlock *lk, ino_t ino)
  * looks like a legacy empty record.  Breaking it while someone holds a
  * kernel lock on it would split that method's users across two files.
  */
-static int
+int
 kernel_lock_present(const char *path)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };

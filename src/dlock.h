@@ -77,6 +77,7 @@ struct dlock_owner {
 	char method[16];		/* "lockfile" or "mkdir" */
 	pid_t pid;			/* 0 when unknown */
 	pid_t child;			/* pid of the wrapped command, 0 if none */
+	uint64_t child_start;		/* its start time, 0 when unknown */
 	char host[DLOCK_HOST_MAX + 1];
 	char boot[DLOCK_BOOT_MAX + 1];	/* /proc/sys/kernel/random/boot_id */
 	uint64_t pidns;			/* inode of /proc/self/ns/pid */

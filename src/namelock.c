@@ -138,7 +138,11 @@ remember_judgement(struct dlock *lk, const struct lock_look *look,
 	}
 }
 
-/* Why a lock found at the path is not one this method may judge. */
+/*
+ * Why a lock found at the path is not one this method may judge: a
+ * directory or file of the other name method, a record naming another
+ * method, or an empty file that a kernel-lock method holds right now.
+ */
 static int
 foreign_lock(struct dlock *lk, const struct lock_look *look)
 {
@@ -146,6 +150,9 @@ foreign_lock(struct dlock *lk, const struct lock_look *look)
 		return look->kind_mismatch;
 	if (look->parsed && look->owner.kind == DLOCK_RECORD_V1 &&
 	    strcmp(look->owner.method, lk->self.method) != 0)
+		return EPROTO;
+	if (look->parsed && look->owner.kind == DLOCK_RECORD_EMPTY &&
+	    lk->name->record_name == NULL && kernel_lock_present(lk->path))
 		return EPROTO;
 	return 0;
 }
@@ -410,5 +417,7 @@ name_set_child(struct dlock *lk, pid_t child)
 		return -1;
 	}
 	lk->self.child = child;
+	if (child == 0 || proc_start_time(child, &lk->self.child_start) < 0)
+		lk->self.child_start = 0;
 	return with_own_lock(lk, rewrite_record);
 }

@@ -87,6 +87,8 @@ static const struct field fields[] = {
 	    DLOCK_NONCE_LEN, DLOCK_NONCE_LEN, is_lower_hex },
 	{ "child", FIELD_CHILD, offsetof(struct dlock_owner, child), 0,
 	    0, 0, NULL },
+	{ "cstart", FIELD_U64, offsetof(struct dlock_owner, child_start), 0,
+	    0, 0, NULL },
 };
 
 #define FIELD_COUNT	(sizeof(fields) / sizeof(fields[0]))
@@ -155,15 +157,21 @@ static int owner_is_writable(const struct dlock_owner *o)
 
 int record_format(const struct dlock_owner *o, char *buf, size_t size)
 {
-	char child[32] = "";
+	char child[64] = "";
 	int n;
 
 	if (!owner_is_writable(o)) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (o->child > 0)
+	if (o->child > 0 && o->child_start > 0)
+		snprintf(child, sizeof(child), " child=%d cstart=%" PRIu64,
+		    (int)o->child, o->child_start);
+	else if (o->child > 0)
 		snprintf(child, sizeof(child), " child=%d", (int)o->child);
+	else if (o->child_start > 0)
+		snprintf(child, sizeof(child), " cstart=%" PRIu64,
+		    o->child_start);
 	n = snprintf(buf, size, V1_TAG " method=%s pid=%d host=%s boot=%s"
 	    " pidns=%" PRIu64 " start=%" PRIu64 " time=%" PRId64
 	    " nonce=%s%s\n", o->method, (int)o->pid, o->host, o->boot,

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -146,6 +147,99 @@ spawn(struct cli *cli, pid_t *pid)
 }
 
 static int
+holds_by_name(dlock_t *lk)
+{
+	return dlock_method(lk) == DLOCK_LOCKFILE ||
+	    dlock_method(lk) == DLOCK_MKDIR;
+}
+
+__attribute__((noreturn)) static void
+run_at_gate(struct cli *cli, int gate, int report, const sigset_t *mask)
+{
+	char go;
+	int sig, err;
+
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(&handled, sig) == 1)
+			signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	/* End of file: the wrapper died before the record named us. */
+	while (read(gate, &go, 1) != 1)
+		if (errno != EINTR)
+			_exit(EXIT_OSERR);
+	execvp(cli->argv[0], cli->argv);
+	err = errno;
+	(void)!write(report, &err, sizeof(err));
+	_exit(EXIT_CANNOT_EXEC);
+}
+
+/*
+ * For a lock held by a name, the record must name the command before the
+ * command runs: a wrapper killed in between would leave a record of a dead
+ * process while its command runs on, and a waiter would get in beside it.
+ * So the child waits at a gate until the record names it.  (posix_spawn,
+ * used for kernel locks, has no way to make it wait.)  Returns as spawn().
+ */
+static int
+spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid)
+{
+	int gate[2], report[2], err, wstatus;
+	sigset_t blocked, saved;
+	ssize_t n;
+
+	if (pipe2(gate, O_CLOEXEC) < 0)
+		return errno;
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		err = errno;
+		close(gate[0]);
+		close(gate[1]);
+		return err;
+	}
+	sigemptyset(&blocked);
+	for (size_t i = 0; i < NFORWARDED; i++)
+		sigaddset(&blocked, forwarded[i]);
+	sigprocmask(SIG_BLOCK, &blocked, &saved);
+	*pid = pending_signal ? -1 : fork();
+	if (*pid == 0)
+		run_at_gate(cli, gate[0], report[1], &saved);
+	err = *pid < 0 && !pending_signal ? errno : 0;
+	if (*pid > 0)
+		child_pid = *pid;
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	close(gate[0]);
+	close(report[1]);
+	if (*pid < 0) {
+		close(gate[1]);
+		close(report[0]);
+		return err != 0 ? err : -1;
+	}
+	if (dlock_set_child(lk, *pid) < 0) {
+		err = errno;
+		warnx("recording the command in lock '%s': %s", cli->path,
+		    lock_error_text(err));
+		/* Without the lock, the command must not run at all. */
+		if (err == DLOCK_ELOST) {
+			close(gate[1]);
+			close(report[0]);
+			while (waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR)
+				;
+			return -2;
+		}
+	}
+	(void)!write(gate[1], "", 1);
+	close(gate[1]);
+	while ((n = read(report[0], &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(report[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		while (waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR)
+			;
+		return err;
+	}
+	return 0;
+}
+
+static int
 status_of(int wstatus)
 {
 	if (WIFSIGNALED(wstatus))
@@ -217,10 +311,14 @@ run_command(struct cli *cli, dlock_t *lk)
 
 	if (cli->no_fork)
 		exec_in_place(cli);
-	rc = spawn(cli, &pid);
-	if (rc < 0) {
+	rc = holds_by_name(lk) ? spawn_gated(cli, lk, &pid) : spawn(cli, &pid);
+	if (rc == -1) {
 		dlock_close(lk);
 		die_of_caught_signal();
+	}
+	if (rc == -2) {
+		dlock_close(lk);
+		return EXIT_OSERR;
 	}
 	if (rc != 0) {
 		status = exec_failure_status(cli->argv[0], rc);
@@ -228,9 +326,6 @@ run_command(struct cli *cli, dlock_t *lk)
 		return status;
 	}
 	say_verbose(cli, "running %s (pid %d)", cli->argv[0], (int)pid);
-	if (dlock_set_child(lk, pid) < 0)
-		warnx("recording the command in lock '%s': %s", cli->path,
-		    lock_error_text(errno));
 	status = wait_for(pid, lk, heartbeat_period(cli, lk), &lost);
 	say_verbose(cli, "%s exited with status %d; releasing %s",
 	    cli->argv[0], status, cli->path);

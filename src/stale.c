@@ -20,11 +20,42 @@
  * only makes a waiter wait.
  */
 
+/*
+ * A zombie has exited and holds nothing, yet kill() finds it until its
+ * parent reaps it: for seconds where init reaps orphans only now and then
+ * (a killed wrapper's command is an orphan), for ever under a parent that
+ * never waits.  But a thread group leader that exited before its other
+ * threads is a zombie too, in a process that runs on: only a zombie that
+ * is the last of its threads has exited.
+ */
+static int
+has_exited(pid_t pid)
+{
+	char path[32], buf[4096], *state, *threads;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	state = strstr(buf, "\nState:\t");
+	threads = strstr(buf, "\nThreads:\t");
+	return state != NULL && state[8] == 'Z' && threads != NULL &&
+	    strncmp(threads + 10, "1\n", 2) == 0;
+}
+
 static int
 pid_exists(pid_t pid)
 {
 	/* EPERM: it exists, under another user. */
-	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH) &&
+	    !has_exited(pid);
 }
 
 static int
@@ -32,7 +63,9 @@ owner_state(const struct dlock_owner *o, char *why, size_t size)
 {
 	uint64_t start;
 
-	if (o->child > 0 && pid_exists(o->child)) {
+	/* A child's start time, where recorded, tells a reused pid. */
+	if (o->child > 0 && pid_exists(o->child) && (o->child_start == 0 ||
+	    proc_start_time(o->child, &start) != 0 || start == o->child_start)) {
 		snprintf(why, size, "its command, pid %d, is running",
 		    (int)o->child);
 		return DLOCK_ALIVE;
@@ -64,15 +97,31 @@ owner_state(const struct dlock_owner *o, char *why, size_t size)
 
 /*
  * The file server's time: the mtime the server gives a file created now.
- * The local clock may be off from the server's by any amount.
+ * The local clock may be off from the server's by any amount.  An unnamed
+ * file, where the filesystem has them, leaves nothing behind if we are
+ * killed, and its removal wakes no waiter watching the directory.
  */
 int
 server_now(const char *dir, struct timespec *now)
 {
 	char path[4096];
 	struct stat st;
-	int fd, n, saved, tries;
+	int fd = -1, n, saved, tries;
 
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		n = fstat(fd, &st);
+		saved = errno;
+		close(fd);
+		if (n < 0) {
+			errno = saved;
+			return -1;
+		}
+		*now = st.st_mtim;
+		return 0;
+	}
+#endif
 	for (tries = 0; tries < 3; tries++) {
 		n = snprintf(path, sizeof(path), "%s/.dlock-clock.%d.%ld.%d",
 		    dir, (int)getpid(), (long)now, tries);
@@ -175,6 +224,12 @@ judge_lock(struct dlock *lk, const struct lock_look *look,
 	} else if (look->parsed) {
 		snprintf(who, sizeof(who), "held with an empty record (a "
 		    "legacy lock, or one being written)");
+	} else if (look->version < 0) {
+		out->state = DLOCK_UNKNOWN;
+		snprintf(out->reason, sizeof(out->reason), "held by a file "
+		    "larger than any lock record (%d bytes): not a lock, so "
+		    "never judged stale", DLOCK_RECORD_MAX);
+		return out->state;
 	} else if (look->version > 1) {
 		snprintf(who, sizeof(who), "held with a record of a newer "
 		    "version (dlock/%d)", look->version);

@@ -240,3 +240,14 @@ write_record() {
 		[[ "$output" == *"byte ranges need -m fcntl"* ]]
 	done
 }
+
+@test "the lockfile method refuses a file that a kernel-lock holder holds, with 69" {
+	hold -m fcntl
+	run timeout 10 "$DLOCK" -m lockfile -n "$L" true
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"held by another lock method"* ]]
+	release_holders
+	hold_with_flock1
+	run timeout 10 "$DLOCK" -m lockfile -w 1 "$L" true
+	[ "$status" -eq 69 ]
+}

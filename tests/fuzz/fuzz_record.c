@@ -21,6 +21,7 @@ static int owners_equal(const struct dlock_owner *a,
 {
 	return a->kind == b->kind && strcmp(a->method, b->method) == 0 &&
 	    a->pid == b->pid && a->child == b->child &&
+	    a->child_start == b->child_start &&
 	    strcmp(a->host, b->host) == 0 && strcmp(a->boot, b->boot) == 0 &&
 	    a->pidns == b->pidns && a->start == b->start &&
 	    a->time == b->time && strcmp(a->nonce, b->nonce) == 0;

@@ -96,6 +96,10 @@ static const struct parse_case parse_cases[] = {
 	BAD("pid fullwidth digit", TAG METHOD " pid=\xef\xbc\x91" HOST BOOT
 	    PIDNS START TIME NONCE),
 
+	OK("v1 with a child and its start", VALID " child=4243 cstart=99\n",
+	    DLOCK_RECORD_V1, 4242, 4243),
+	BAD("cstart not a number", VALID " child=4243 cstart=x"),
+	BAD("cstart twice", VALID " child=4243 cstart=1 cstart=2"),
 	BAD("child INT_MAX+1", VALID " child=2147483648"),
 	BAD("child -1", VALID " child=-1"),
 	BAD("child +1", VALID " child=+1"),
