@@ -48,4 +48,7 @@ void report_open_error(const struct cli *cli, int err);
 void report_lock_error(const struct cli *cli, int err);
 const char *lock_error_text(int err);
 
+/* waitline.c: dlock_lock(), with a status line while waiting on a terminal */
+int lock_showing_wait(const struct cli *cli, dlock_t *lk);
+
 #endif /* DLOCK_CLI_H */

@@ -2,10 +2,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dlock_int.h"
@@ -58,6 +60,49 @@ kernel_status(struct dlock *lk, struct dlock_status *out)
 		    "lock, which the kernel drops when its holder dies");
 }
 
+/*
+ * The method whose lock is at path, as its owner record says: a lockfile
+ * or mkdir lock taken with -m (or by auto on another kind of filesystem)
+ * where auto here means a kernel lock.  Asked about the path, a person
+ * wants that lock, not the free kernel lock on its file.  DLOCK_AUTO when
+ * no dlock record is there.
+ */
+static int
+method_found_at(const char *path)
+{
+	char buf[DLOCK_RECORD_MAX + 1], owner[PATH_MAX];
+	struct dlock_owner o;
+	struct stat st;
+	ssize_t n;
+	int fd, want;
+
+	if (lstat(path, &st) < 0)
+		return DLOCK_AUTO;
+	if (S_ISDIR(st.st_mode)) {
+		want = DLOCK_MKDIR;
+		n = snprintf(owner, sizeof(owner), "%s%s", path,
+		    dlock_mkdir_name_ops.record_name);
+		if (n < 0 || (size_t)n >= sizeof(owner))
+			return DLOCK_AUTO;
+		path = owner;
+	} else if (S_ISREG(st.st_mode)) {
+		want = DLOCK_LOCKFILE;
+	} else {
+		return DLOCK_AUTO;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return DLOCK_AUTO;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n <= 0 || record_parse(buf, (size_t)n, &o) < 0 ||
+	    o.kind != DLOCK_RECORD_V1 ||
+	    dlock_method_from_name(o.method) != want)
+		return DLOCK_AUTO;
+	return want;
+}
+
 static struct dlock *
 open_for_look(const char *path, const struct dlock_options *opts)
 {
@@ -68,6 +113,8 @@ open_for_look(const char *path, const struct dlock_options *opts)
 		o = *opts;
 	else
 		dlock_options_init(&o);
+	if (o.method == DLOCK_AUTO && path != NULL)
+		o.method = method_found_at(path);
 	/* Looking must not create a lock file. */
 	o.flags |= DLOCK_NOCREATE;
 	lk = handle_new(&o);
@@ -78,6 +125,31 @@ open_for_look(const char *path, const struct dlock_options *opts)
 		return NULL;
 	}
 	return lk;
+}
+
+static int
+directory_exists(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (slash == NULL)
+		return 1;
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+	    (int)(slash - path), path);
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* What auto would take at path; auto itself if that cannot be told. */
+static int
+auto_method_of(const char *path)
+{
+	struct dlock_fsinfo fs;
+
+	return dlock_probe(path, &fs) == 0 ? fs.method : DLOCK_AUTO;
 }
 
 static int
@@ -111,14 +183,18 @@ dlock_status(const char *path, const struct dlock_options *opts,
 
 	lk = open_for_look(path, opts);
 	if (lk == NULL) {
-		/* No lock file at all: a kernel-method lock that is free. */
-		if (errno != ENOENT || opts == NULL ||
-		    (opts->method != DLOCK_FCNTL && opts->method != DLOCK_FLOCK))
+		/* No lock file in a directory that exists: a kernel-method
+		 * lock that is free.  A missing directory is an error. */
+		if (errno != ENOENT || !directory_exists(path))
 			return -1;
 		memset(out, 0, sizeof(*out));
-		out->method = opts->method;
+		out->method = opts != NULL ? opts->method : DLOCK_AUTO;
+		if (out->method == DLOCK_AUTO)
+			out->method = auto_method_of(path);
 		out->state = DLOCK_FREE;
 		out->age = -1;
+		out->stale = opts != NULL && opts->stale > 0 ? opts->stale :
+		    DLOCK_STALE_DEFAULT;
 		snprintf(out->reason, sizeof(out->reason), "no lock file");
 		return 0;
 	}
