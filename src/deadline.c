@@ -58,7 +58,6 @@ int
 sleep_until(const struct timespec *deadline, long max_ns, int interruptible)
 {
 	struct timespec wake, left;
-	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &wake);
 	wake.tv_nsec += max_ns % NSEC;
@@ -71,8 +70,8 @@ sleep_until(const struct timespec *deadline, long max_ns, int interruptible)
 	    (deadline->tv_sec < wake.tv_sec ||
 	    (deadline->tv_sec == wake.tv_sec && deadline->tv_nsec < wake.tv_nsec)))
 		wake = *deadline;
-	while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake,
-	    NULL)) == EINTR) {
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake,
+	    NULL) == EINTR) {
 		if (interruptible) {
 			errno = EINTR;
 			return -1;
@@ -98,7 +97,8 @@ backoff_ns(unsigned int attempt, long cap_ns)
 	if (attempt > 1000)
 		attempt = 1000;
 	base = (long)attempt * (long)attempt * 1000000L;
-	delay = base / 4 * 3 + (long)((double)(seed >> 8) / (1u << 24) * (double)(base / 2));
+	delay = base / 4 * 3 +
+	    (long)((double)(seed >> 8) / (1u << 24) * ((double)base / 2));
 	return delay < cap_ns ? delay : cap_ns;
 }
 

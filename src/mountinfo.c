@@ -52,16 +52,16 @@ static int
 split_line(const char *line, struct mi_fields *mf)
 {
 	const char *p = line;
-	struct span f;
+	struct span id, parent, root, optional;
 
-	if (!next_field(&p, &f) || !next_field(&p, &f) ||
-	    !next_field(&p, &mf->dev) || !next_field(&p, &f) ||
+	if (!next_field(&p, &id) || !next_field(&p, &parent) ||
+	    !next_field(&p, &mf->dev) || !next_field(&p, &root) ||
 	    !next_field(&p, &mf->mountpoint) || !next_field(&p, &mf->mntopts))
 		goto invalid;
 	do {
-		if (!next_field(&p, &f))
+		if (!next_field(&p, &optional))
 			goto invalid;
-	} while (f.n != 1 || f.s[0] != '-');
+	} while (optional.n != 1 || optional.s[0] != '-');
 	if (!next_field(&p, &mf->fstype) || !next_field(&p, &mf->source))
 		goto invalid;
 	if (!next_field(&p, &mf->superopts)) {
@@ -215,8 +215,11 @@ mountinfo_parse_line(const char *line, struct fsprobe *out)
 		errno = EOVERFLOW;
 		goto done;
 	}
-	strcpy(mnt->fstype, type);
-	strcpy(mnt->subtype, dot != NULL ? dot : "");
+	memcpy(mnt->fstype, type, strlen(type) + 1);
+	if (dot != NULL)
+		memcpy(mnt->subtype, dot, strlen(dot) + 1);
+	else
+		mnt->subtype[0] = '\0';
 	(void)unescape(mf.source, mnt->source, sizeof(mnt->source), 1);
 	if (collect_options(mf.mntopts, mnt->fstype, mnt->options,
 	    sizeof(mnt->options)) == -1 ||

@@ -332,7 +332,7 @@ lock_directory(const char *lockpath, char *dir, size_t size)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		strcpy(dir, lockpath);
+		memcpy(dir, lockpath, strlen(lockpath) + 1);
 		return 0;
 	}
 	return parent_dir(lockpath, dir, size);

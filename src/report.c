@@ -15,21 +15,22 @@
 void
 say_verbose(const struct cli *cli, const char *fmt, ...)
 {
-	char when[32] = "";
+	char when[32] = "", line[1024];
 	struct timespec now;
 	struct tm tm;
 	va_list ap;
 
 	if (!cli->verbose)
 		return;
+	va_start(ap, fmt);
+	/* clang-analyzer 14 misreads this va_list as uninitialized. */
+	vsnprintf(line, sizeof(line), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (localtime_r(&now.tv_sec, &tm) != NULL)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "dlock: %s.%03ld ", when, now.tv_nsec / 1000000L);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "dlock: %s.%03ld %s\n", when, now.tv_nsec / 1000000L,
+	    line);
 }
 
 int

@@ -89,9 +89,9 @@ load helpers
 @test "timed wait succeeds once the holder lets go" {
 	hold
 	( sleep 0.5; kill -KILL -- "-${HOLDER_PIDS[0]}" ) &
-	run timeout 10 "$DLOCK" -w 5 "$L" echo done
+	run timeout 10 "$DLOCK" -w 5 "$L" echo finished
 	[ "$status" -eq 0 ]
-	[ "$output" = done ]
+	[ "$output" = finished ]
 }
 
 @test "a timed-out wait lasts about the timeout" {

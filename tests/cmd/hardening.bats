@@ -149,7 +149,11 @@ one_line() {
 		[ "$status" -eq 73 ] || { echo "$m: $status $output"; umount "$T/full"; false; }
 		[[ "$output" == *"No space left on device"* ]]
 	done
-	left=$(ls -A "$T/full" | grep -cv '^f[0-9]*$' || true)
+	left=0
+	for f in "$T/full"/* "$T/full"/.[!.]*; do
+		[ -e "$f" ] || continue
+		case ${f##*/} in f[0-9]*) ;; *) left=$((left + 1)) ;; esac
+	done
 	umount "$T/full"
 	[ "$left" -eq 0 ]
 }
