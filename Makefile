@@ -155,6 +155,11 @@ fuzz:
 	$(MAKE) $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
 	scripts/fuzz $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# Ratios against the raw system calls and the peer tools, in one run;
+# the report goes to $(B)/bench/report.md.
+bench: all
+	scripts/bench
+
 demo: $(B)/dlock
 	scripts/demo $(B)/dlock
 
@@ -240,5 +245,5 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: all check check-cluster check-san check-plain check-musl check-clang analyze fuzz \
+.PHONY: all bench check check-cluster check-san check-plain check-musl check-clang analyze fuzz \
 	demo install uninstall clean

@@ -354,6 +354,10 @@ break_if_unchanged(struct dlock *lk, const struct lock_look *judged, int force)
 	} else {
 		rc = lk->name->unpublish(lk);
 		err = errno;
+		/* Gone already: released through another client of a network
+		 * filesystem whose cache still showed it here. */
+		if (rc < 0 && (err == ENOENT || err == ESTALE))
+			err = ECANCELED;
 	}
 	breaker_drop(lk, ino);
 	errno = err;

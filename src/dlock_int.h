@@ -97,6 +97,7 @@ struct dlock {
 	int no_link;		/* lockfile: link(2) does not work here */
 	int no_tmpfile;		/* O_TMPFILE does not work here */
 	long poll_cap_ns;	/* longest sleep between polls */
+	int watch;		/* inotify on dir, -1 until a first wait */
 	struct lock_look judged;	/* the last lock judged alive by lease */
 	struct timespec rejudge_at;	/* ... and when it may next be stale */
 };

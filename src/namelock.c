@@ -69,6 +69,7 @@ name_prepare(struct dlock *lk, const struct name_ops *ops)
 	struct statfs sfs;
 
 	lk->name = ops;
+	lk->watch = -1;
 	if (lk->start != 0 || lk->length != 0) {
 		errno = EINVAL;
 		return -1;
@@ -273,10 +274,18 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
 	struct timespec left;
 	unsigned int attempt = 0;
-	int watch = -1, rc, saved;
+	int rc;
 
 #ifdef __linux__
-	watch = watch_releases(lk);
+	/*
+	 * One watch for the handle's life: closing an inotify descriptor
+	 * waits for the kernel to tear its watch down, a millisecond or
+	 * more that would fall between taking the lock and returning.
+	 */
+	if (lk->watch < 0)
+		lk->watch = watch_releases(lk);
+	else
+		drain(lk->watch);
 #endif
 	for (;;) {
 		/* The watch is set before each try: no release is missed. */
@@ -287,15 +296,11 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 			errno = ETIMEDOUT;
 			break;
 		}
-		rc = pause_between_polls(lk, watch,
+		rc = pause_between_polls(lk, lk->watch,
 		    backoff_ns(++attempt, lk->poll_cap_ns), deadline);
 		if (rc < 0)
 			break;
 	}
-	saved = errno;
-	if (watch >= 0)
-		close(watch);
-	errno = saved;
 	return rc;
 }
 
@@ -324,6 +329,9 @@ name_release(struct dlock *lk)
 	if (lk->held)
 		rc = name_unlock(lk);
 	saved = errno;
+	if (lk->watch >= 0)
+		close(lk->watch);
+	lk->watch = -1;
 	free(lk->record_path);
 	free(lk->break_path);
 	free(lk->dir);

@@ -42,18 +42,20 @@ gone(int err)
 static ssize_t
 read_record(int fd, char *buf, size_t size)
 {
-	size_t got = 0;
+	size_t got = 0, want;
 	ssize_t n;
 
 	while (got < size) {
-		n = read(fd, buf + got, size - got);
+		want = size - got;
+		n = read(fd, buf + got, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
-		if (n == 0)
-			break;
 		got += (size_t)n;
+		/* A short read of a regular file is its end: no second call. */
+		if ((size_t)n < want)
+			break;
 	}
 	return (ssize_t)got;
 }
@@ -86,12 +88,19 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 			look->exists = 0;
 		return gone(errno) ? 0 : -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
 		saved = errno;
-		if (fstat(fd, &st) == 0)
-			saved = EINVAL;
 		close(fd);
+		if (gone(saved) && lk->name->record_name == NULL) {
+			look->exists = 0;
+			return 0;
+		}
 		errno = saved;
+		return gone(saved) ? 0 : -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
 		return -1;
 	}
 	look->has_record_file = 1;
