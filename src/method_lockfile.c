@@ -20,20 +20,45 @@
 static int
 link_unsupported(int err)
 {
-	return err == EPERM || err == ENOTSUP || err == EOPNOTSUPP ||
-	    err == EMLINK || err == ENOSYS;
+#if ENOTSUP != EOPNOTSUPP
+	if (err == ENOTSUP)
+		return 1;
+#endif
+	return err == EPERM || err == EOPNOTSUPP || err == EMLINK ||
+	    err == ENOSYS;
+}
+
+/*
+ * Over NFS a retransmitted LINK can fail with EEXIST although the first
+ * transmission made the link, so a failed link is checked: the lock is
+ * ours if LOCKPATH is our file (mine), or if it carries our nonce (some
+ * FUSE filesystems give the two names of one file different inode
+ * numbers).
+ */
+static int
+linked_after_all(struct dlock *lk, const struct stat *mine)
+{
+	struct lock_look look;
+	struct stat there;
+
+	if (lstat(lk->path, &there) == 0 && there.st_dev == mine->st_dev &&
+	    there.st_ino == mine->st_ino)
+		return 1;
+	return look_at_lock(lk, &look) == 0 && lock_is_ours(lk, &look);
 }
 
 /*
  * An unnamed file (O_TMPFILE) linked into place leaves nothing behind,
- * whatever happens to us meanwhile.  Local filesystems only.  Returns 0,
- * -1 with errno, or -2 when the filesystem cannot do it.
+ * whatever happens to us meanwhile.  Local filesystems, and those network
+ * ones that have it.  Returns 0, -1 with errno, or -2 when the filesystem
+ * cannot do it.
  */
 static int
 publish_unnamed(struct dlock *lk, const char *record, size_t len)
 {
 #ifdef O_TMPFILE
 	char proc[64];
+	struct stat mine;
 	int fd, rc, saved;
 
 	fd = open(lk->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, lk->mode & 0666);
@@ -49,6 +74,9 @@ publish_unnamed(struct dlock *lk, const char *record, size_t len)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = linkat(AT_FDCWD, proc, AT_FDCWD, lk->path, AT_SYMLINK_FOLLOW);
 	saved = errno;
+	if (rc < 0 && saved == EEXIST && fstat(fd, &mine) == 0 &&
+	    linked_after_all(lk, &mine))
+		rc = 0;
 	close(fd);
 	errno = saved;
 	/* No /proc to name the file by: use a named one. */
@@ -63,18 +91,12 @@ publish_unnamed(struct dlock *lk, const char *record, size_t len)
 #endif
 }
 
-/*
- * Over NFS a retransmitted LINK can fail with EEXIST although the first
- * transmission made the link, so a failed link is checked: the lock is
- * ours if LOCKPATH is our file, or if it carries our nonce (some FUSE
- * filesystems give the two names of one file different inode numbers).
- */
+/* A named temporary file beside LOCKPATH, linked into place. */
 static int
 publish_named(struct dlock *lk, const char *record, size_t len)
 {
 	char tmp[PATH_MAX];
-	struct lock_look look;
-	struct stat mine, there;
+	struct stat mine;
 	int fd, rc, err, n;
 
 	n = snprintf(tmp, sizeof(tmp), "%s.%.16s.tmp", lk->path,
@@ -97,13 +119,8 @@ publish_named(struct dlock *lk, const char *record, size_t len)
 	close(fd);
 	rc = link(tmp, lk->path);
 	err = errno;
-	if (rc < 0 && !link_unsupported(err)) {
-		if (lstat(lk->path, &there) == 0 && there.st_dev == mine.st_dev &&
-		    there.st_ino == mine.st_ino)
-			rc = 0;
-		else if (look_at_lock(lk, &look) == 0 && lock_is_ours(lk, &look))
-			rc = 0;
-	}
+	if (rc < 0 && !link_unsupported(err) && linked_after_all(lk, &mine))
+		rc = 0;
 	unlink(tmp);
 	errno = err;
 	return rc;
