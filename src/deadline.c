@@ -96,10 +96,12 @@ backoff_ns(unsigned int attempt, long cap_ns)
 	seed = seed * 1103515245u + 12345u;
 	if (attempt > 1000)
 		attempt = 1000;
-	base = (long)attempt * (long)attempt * 1000000L;
+	/* Capped before the jitter, so that capped polls stay spread out. */
+	base = (long)attempt * (long)attempt;
+	base = base < cap_ns / 1000000L ? base * 1000000L : cap_ns;
 	delay = base / 4 * 3 +
 	    (long)((double)(seed >> 8) / (1u << 24) * ((double)base / 2));
-	return delay < cap_ns ? delay : cap_ns;
+	return delay;
 }
 
 /* The wait of methods that cannot sleep in the kernel: try, back off, retry. */

@@ -42,22 +42,27 @@ reap(pid_t pid, int *status)
 		;
 }
 
+/*
+ * Waits for the child until the deadline (NULL: none).  Signals are
+ * blocked around it; *mask, the caller's own, lets them in during the
+ * poll alone when interruptible, so one that came earlier is not lost.
+ */
 static int
-watch_child(int pidfd, const struct timespec *deadline, int interruptible)
+watch_child(int pidfd, const struct timespec *deadline, const sigset_t *mask)
 {
 	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 	struct timespec left;
 	int n;
 
 	for (;;) {
-		if (!deadline_left(deadline, &left)) {
+		if (deadline != NULL && !deadline_left(deadline, &left)) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		n = ppoll(&pfd, 1, &left, NULL);
+		n = ppoll(&pfd, 1, deadline != NULL ? &left : NULL, mask);
 		if (n > 0)
 			return 0;
-		if (n < 0 && (errno != EINTR || interruptible))
+		if (n < 0 && (errno != EINTR || mask != NULL))
 			return -1;
 	}
 }
@@ -80,8 +85,8 @@ wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 		_exit(rc == 0 ? 0 : (errno > 0 && errno < 256 ? errno : EIO));
 	}
 	why = errno;
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (pid < 0) {
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 		errno = why;
 		return -1;
 	}
@@ -89,16 +94,19 @@ wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 	pidfd = pidfd_for(pid);
 	if (pidfd < 0) {
 		/* No pidfd (an old kernel): give up the child and poll. */
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 		kill(pid, SIGKILL);
 		reap(pid, &status);
 		return wait_poll(lk, shared, deadline, 10 * 1000000L);
 	}
-	rc = watch_child(pidfd, deadline, lk->flags & DLOCK_INTERRUPTIBLE);
+	rc = watch_child(pidfd, deadline,
+	    (lk->flags & DLOCK_INTERRUPTIBLE) ? &saved : NULL);
 	why = errno;
 	if (rc < 0)
 		kill(pid, SIGKILL);
 	reap(pid, &status);
 	close(pidfd);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 
 	if (rc == 0 && status != -1 && WIFEXITED(status)) {
 		if (WEXITSTATUS(status) == 0)

@@ -342,9 +342,11 @@ take_lock(struct cli *cli, dlock_t *lk)
 		    cli->path != NULL ? cli->path : "descriptor",
 		    err == EWOULDBLOCK ? "gave up at once" : "timed out",
 		    seconds_since(&t0));
+		dlock_close(lk);
 		exit(cli->conflict_status);
 	}
 	report_lock_error(cli, err);
+	dlock_close(lk);
 	exit(exit_status_for_lock(err));
 }
 

@@ -75,9 +75,10 @@ fcntl_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
 	int rc;
 
-	if (deadline == NULL) {
-		while ((rc = fcntl_block(lk, shared)) < 0 && errno == EINTR &&
-		    !(lk->flags & DLOCK_INTERRUPTIBLE))
+	/* An interruptible wait runs in a child too, so that a signal
+	 * arriving just before the blocking call cannot be missed. */
+	if (deadline == NULL && !(lk->flags & DLOCK_INTERRUPTIBLE)) {
+		while ((rc = fcntl_block(lk, shared)) < 0 && errno == EINTR)
 			;
 		return rc;
 	}

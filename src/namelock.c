@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,30 +244,32 @@ drain(int fd)
 }
 #endif
 
+/*
+ * Sleeps delay_ns, or less if the deadline comes first, or until the watch
+ * (-1: none) sees a release.  With the caller's signal mask in *mask (NULL
+ * when not interruptible), a signal that arrived while we were trying,
+ * and so was held back, ends the sleep at once: none is lost.
+ */
 static int
-pause_between_polls(struct dlock *lk, int watch, long delay_ns,
-    const struct timespec *deadline)
+pause_between_polls(struct dlock *lk, long delay_ns,
+    const struct timespec *deadline, const sigset_t *mask)
 {
-#ifdef __linux__
-	if (watch >= 0) {
-		struct pollfd pfd = { .fd = watch, .events = POLLIN };
-		struct timespec nap = { delay_ns / 1000000000L,
-		    delay_ns % 1000000000L }, left;
+	struct pollfd pfd = { .fd = lk->watch, .events = POLLIN };
+	struct timespec nap = { delay_ns / 1000000000L, delay_ns % 1000000000L };
+	struct timespec left;
 
-		if (deadline != NULL && deadline_left(deadline, &left) &&
-		    (left.tv_sec < nap.tv_sec ||
-		    (left.tv_sec == nap.tv_sec && left.tv_nsec < nap.tv_nsec)))
-			nap = left;
-		if (ppoll(&pfd, 1, &nap, NULL) < 0 && errno == EINTR &&
-		    (lk->flags & DLOCK_INTERRUPTIBLE))
-			return -1;
-		drain(watch);
-		return 0;
-	}
-#else
-	(void)watch;
+	if (deadline != NULL && deadline_left(deadline, &left) &&
+	    (left.tv_sec < nap.tv_sec ||
+	    (left.tv_sec == nap.tv_sec && left.tv_nsec < nap.tv_nsec)))
+		nap = left;
+	if (ppoll(&pfd, lk->watch >= 0 ? 1 : 0, &nap, mask) < 0 &&
+	    errno == EINTR && mask != NULL)
+		return -1;
+#ifdef __linux__
+	if (lk->watch >= 0)
+		drain(lk->watch);
 #endif
-	return sleep_until(deadline, delay_ns, lk->flags & DLOCK_INTERRUPTIBLE);
+	return 0;
 }
 
 int
@@ -274,7 +277,9 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
 	struct timespec left;
 	unsigned int attempt = 0;
-	int rc;
+	int interruptible = lk->flags & DLOCK_INTERRUPTIBLE;
+	sigset_t all, caller;
+	int rc, saved;
 
 #ifdef __linux__
 	/*
@@ -287,6 +292,11 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 	else
 		drain(lk->watch);
 #endif
+	/* Signals wait for the sleeps, which take them atomically. */
+	if (interruptible) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &caller);
+	}
 	for (;;) {
 		/* The watch is set before each try: no release is missed. */
 		rc = name_try(lk, shared);
@@ -294,12 +304,18 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 			break;
 		if (deadline != NULL && !deadline_left(deadline, &left)) {
 			errno = ETIMEDOUT;
+			rc = -1;
 			break;
 		}
-		rc = pause_between_polls(lk, lk->watch,
-		    backoff_ns(++attempt, lk->poll_cap_ns), deadline);
+		rc = pause_between_polls(lk, backoff_ns(++attempt,
+		    lk->poll_cap_ns), deadline, interruptible ? &caller : NULL);
 		if (rc < 0)
 			break;
+	}
+	if (interruptible) {
+		saved = errno;
+		pthread_sigmask(SIG_SETMASK, &caller, NULL);
+		errno = saved;
 	}
 	return rc;
 }

@@ -84,7 +84,8 @@ lock_error_text(int err)
 {
 	switch (err) {
 	case DLOCK_ELOST:
-		return "the lock was lost: another process broke it as stale";
+		return "the lock was lost: another process removed or replaced "
+		    "it (broke it as stale, or by force)";
 	case EPROTO:
 		return "it is held by another lock method; every user of one "
 		    "lock must use the same method";

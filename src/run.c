@@ -202,8 +202,13 @@ spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid)
 		sigaddset(&blocked, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
 	*pid = pending_signal ? -1 : fork();
-	if (*pid == 0)
+	if (*pid == 0) {
+		/* Only the wrapper may hold the gate open, or the child
+		 * would never see it close. */
+		close(gate[1]);
+		close(report[0]);
 		run_at_gate(cli, gate[0], report[1], &saved);
+	}
 	err = *pid < 0 && !pending_signal ? errno : 0;
 	if (*pid > 0)
 		child_pid = *pid;

@@ -110,7 +110,7 @@ exit=0" ]
 	sed 's/\r/<CR>/g; s/\x1b/<ESC>/g' "$T/typescript" >"$T/seen"
 	cat "$T/seen"
 	grep -q '<CR>dlock: waiting for [^<]*<ESC>\[K<CR>dlock: waiting for' "$T/seen"
-	grep -q '<ESC>\[K<CR><ESC>\[Kdlock: exclusive lock on' "$T/seen"
+	grep -q '<ESC>\[K<CR><ESC>\[Kdlock: [-0-9T:.]* exclusive lock on' "$T/seen"
 	# Nothing but redraws while waiting: no newline inside the wait.
 	[ "$(grep -c '<CR>dlock: waiting for' "$T/seen")" -eq 1 ]
 }
