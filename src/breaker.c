@@ -22,141 +22,27 @@
 
 #define BREAKER_STALE 30
 
-static int
-link_unsupported(int err)
-{
-	return err == EPERM || err == ENOTSUP || err == EOPNOTSUPP ||
-	    err == EMLINK || err == ENOSYS;
-}
-
-/* Where link(2) does not work: created in place, its record written at once. */
-static int
-create_breaker_in_place(struct dlock *lk, const char *record, int len,
-    ino_t *ino)
-{
-	struct stat st;
-	int fd, saved;
-
-	fd = open(lk->break_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, lk->mode & 0666);
-	if (fd < 0)
-		return -1;
-	if (len > 0)
-		(void)!write(fd, record, (size_t)len);
-	if (fstat(fd, &st) < 0) {
-		saved = errno;
-		close(fd);
-		unlink(lk->break_path);
-		errno = saved;
-		return -1;
-	}
-	close(fd);
-	*ino = st.st_ino;
-	return 0;
-}
-
 /*
- * An unnamed file linked into place leaves nothing behind, whenever we
- * are killed.  Returns 0, -1 with errno (EEXIST: busy), or -2 when the
- * filesystem (or a missing /proc) cannot do it.
- */
-static int
-create_breaker_unnamed(struct dlock *lk, const char *record, int len,
-    ino_t *ino)
-{
-#ifdef O_TMPFILE
-	char proc[64];
-	struct stat st;
-	int fd, rc, saved;
-
-	fd = open(lk->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, lk->mode & 0666);
-	if (fd < 0)
-		return -2;
-	if (write_all(fd, record, (size_t)len) < 0 || fstat(fd, &st) < 0) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	rc = linkat(AT_FDCWD, proc, AT_FDCWD, lk->break_path,
-	    AT_SYMLINK_FOLLOW);
-	saved = errno;
-	close(fd);
-	if (rc == 0) {
-		*ino = st.st_ino;
-		return 0;
-	}
-	if (saved == ENOENT && access("/proc/self/fd", F_OK) < 0)
-		return -2;
-	errno = saved;
-	return -1;
-#else
-	(void)lk;
-	(void)record;
-	(void)len;
-	(void)ino;
-	return -2;
-#endif
-}
-
-/*
- * The breaker appears with its record already in it: an unnamed file, or
- * one written under a name of our own, linked into place.  So a process
- * killed at any moment leaves a breaker that names it, which
+ * The breaker appears with its record already in it (publish.c), so a
+ * process killed at any moment leaves a breaker that names it, which
  * clear_dead_breaker() removes at once, never an empty one that only its
- * age could clear.  As for the lock itself, a failed link(2) is still ours
- * if the name is our file.
+ * age could clear.
  */
 static int
 create_breaker(struct dlock *lk, ino_t *ino)
 {
-	char record[DLOCK_RECORD_MAX + 1], tmp[PATH_MAX];
-	struct stat mine, there;
-	int fd, len, n, rc, err;
+	char record[DLOCK_RECORD_MAX + 1];
+	struct stat st;
+	int len;
 
 	len = record_format(&lk->self, record, sizeof(record));
-	if (len > 0 && !lk->no_tmpfile) {
-		rc = create_breaker_unnamed(lk, record, len, ino);
-		if (rc != -2)
-			return rc;
-		lk->no_tmpfile = 1;
-	}
-	n = snprintf(tmp, sizeof(tmp), "%s.%.16s.tmp", lk->break_path,
-	    lk->self.nonce);
-	if (len < 0 || n < 0 || (size_t)n >= sizeof(tmp) || lk->no_link)
-		return create_breaker_in_place(lk, record, len, ino);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    lk->mode & 0666);
-	if (fd < 0)
+	if (len < 0)
 		return -1;
-	if (write_all(fd, record, (size_t)len) < 0 || fstat(fd, &mine) < 0) {
-		err = errno;
-		close(fd);
-		unlink(tmp);
-		errno = err;
+	if (publish_file(lk->dir, lk->break_path, record, (size_t)len,
+	    lk->mode, &lk->publish_how, &st) < 0)
 		return -1;
-	}
-	close(fd);
-	rc = link(tmp, lk->break_path);
-	err = errno;
-	/* Some FUSE filesystems give the new name another inode number. */
-	if (lstat(lk->break_path, &there) < 0)
-		there = mine;
-	if (rc < 0 && err == EEXIST && there.st_dev == mine.st_dev &&
-	    there.st_ino == mine.st_ino)
-		rc = 0;
-	unlink(tmp);
-	if (rc == 0) {
-		*ino = there.st_ino;
-		return 0;
-	}
-	if (link_unsupported(err)) {
-		lk->no_link = 1;
-		return create_breaker_in_place(lk, record, len, ino);
-	}
-	errno = err;
-	return -1;
+	*ino = st.st_ino;
+	return 0;
 }
 
 /*

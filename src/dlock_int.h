@@ -4,6 +4,7 @@
 
 /* Declarations shared inside libdlock; never installed. */
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -94,8 +95,7 @@ struct dlock {
 	char *dir;		/* the directory holding the lock */
 	dev_t held_dev;		/* the record file we published */
 	ino_t held_ino;
-	int no_link;		/* lockfile: link(2) does not work here */
-	int no_tmpfile;		/* O_TMPFILE does not work here */
+	int publish_how;	/* what publish_file() found works here */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
 	struct lock_look judged;	/* the last lock judged alive by lease */
@@ -147,6 +147,11 @@ int name_unlock(struct dlock *lk);
 int name_release(struct dlock *lk);
 int name_heartbeat(struct dlock *lk);
 int name_set_child(struct dlock *lk, pid_t child);
+
+/* publish.c */
+enum { PUBLISH_UNNAMED, PUBLISH_NAMED, PUBLISH_IN_PLACE };
+int publish_file(const char *dir, const char *target, const char *data,
+    size_t len, mode_t mode, int *how, struct stat *st);
 
 /* fileopen.c */
 int open_lock_file(struct dlock *lk, int want_write);

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dlock_int.h"
+
+/*
+ * Making a file appear whole under a name that must not exist yet: the
+ * record of a lockfile lock, the record inside a mkdir lock, the breaker
+ * lock.  The data is written under no name, or under a name of our own,
+ * and then linked into place: link(2) fails if the name exists, atomically,
+ * and readers never see part of the data.  Where the filesystem has no
+ * hard links, the file is created in place and written at once; readers
+ * then give an empty or partial record the benefit of the doubt.
+ */
+
+static int
+link_unsupported(int err)
+{
+#if ENOTSUP != EOPNOTSUPP
+	if (err == ENOTSUP)
+		return 1;
+#endif
+	return err == EPERM || err == EOPNOTSUPP || err == EMLINK ||
+	    err == ENOSYS;
+}
+
+/*
+ * Over NFS a retransmitted LINK can fail with EEXIST although the first
+ * transmission made the link; so a failed link is ours after all if the
+ * name is our file, or (some FUSE filesystems give the two names of one
+ * file different inode numbers) holds exactly our data, which carries a
+ * nonce no one else has.
+ */
+static int
+linked_after_all(const char *target, const char *data, size_t len,
+    const struct stat *mine)
+{
+	char buf[DLOCK_RECORD_MAX + 2];
+	struct stat there;
+	ssize_t n;
+	int fd;
+
+	if (lstat(target, &there) == 0 && there.st_dev == mine->st_dev &&
+	    there.st_ino == mine->st_ino)
+		return 1;
+	if (len >= sizeof(buf))
+		return 0;
+	fd = open(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, len + 1);
+	close(fd);
+	return n == (ssize_t)len && memcmp(buf, data, len) == 0;
+}
+
+static int
+fail_closing(int fd, int err)
+{
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+/* An unnamed file (O_TMPFILE) leaves nothing behind whenever we are
+ * killed.  Returns 0, -1 with errno, or -2 when the filesystem (or a
+ * missing /proc) cannot do it. */
+static int
+publish_unnamed(const char *dir, const char *target, const char *data,
+    size_t len, mode_t mode)
+{
+#ifdef O_TMPFILE
+	char proc[64];
+	struct stat mine;
+	int fd, rc, err;
+
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0)
+		return errno == EACCES || errno == EROFS || errno == ENOSPC ||
+		    errno == EDQUOT ? -1 : -2;
+	if (write_all(fd, data, len) < 0 || fstat(fd, &mine) < 0)
+		return fail_closing(fd, errno);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rc = linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
+	err = errno;
+	if (rc == 0 || (err == EEXIST &&
+	    linked_after_all(target, data, len, &mine))) {
+		close(fd);
+		return 0;
+	}
+	if ((err == ENOENT && access("/proc/self/fd", F_OK) < 0) ||
+	    link_unsupported(err)) {
+		close(fd);
+		return -2;
+	}
+	return fail_closing(fd, err);
+#else
+	(void)dir;
+	(void)target;
+	(void)data;
+	(void)len;
+	(void)mode;
+	return -2;
+#endif
+}
+
+/* A temporary name of our own beside the target, then link(2).  Returns
+ * as publish_unnamed(); a kill in between leaves the temporary file. */
+static int
+publish_named(const char *target, const char *data, size_t len, mode_t mode)
+{
+	static unsigned int serial;
+	char tmp[PATH_MAX];
+	struct stat mine;
+	int fd = -1, n, rc, err, tries;
+
+	for (tries = 0; fd < 0 && tries < 8; tries++) {
+		n = snprintf(tmp, sizeof(tmp), "%s.%d.%u.tmp", target,
+		    (int)getpid(), serial++);
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, mode);
+		if (fd < 0 && errno != EEXIST)
+			return -1;
+	}
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, data, len) < 0 || fstat(fd, &mine) < 0) {
+		err = errno;
+		close(fd);
+		unlink(tmp);
+		errno = err;
+		return -1;
+	}
+	close(fd);
+	rc = link(tmp, target);
+	err = errno;
+	if (rc < 0 && err == EEXIST && linked_after_all(target, data, len, &mine))
+		rc = 0;
+	unlink(tmp);
+	errno = err;
+	return rc == 0 ? 0 : link_unsupported(err) ? -2 : -1;
+}
+
+static int
+publish_in_place(const char *target, const char *data, size_t len,
+    mode_t mode)
+{
+	int fd, err;
+
+	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, data, len) < 0) {
+		err = errno;
+		close(fd);
+		unlink(target);
+		errno = err;
+		return -1;
+	}
+	if (close(fd) < 0) {
+		err = errno;
+		unlink(target);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Makes target (in dir) appear holding exactly data.  Returns 0, or -1
+ * with errno (EEXIST: the name is taken).  *how starts at PUBLISH_UNNAMED
+ * and remembers what this filesystem turned out to support; st, if not
+ * NULL, receives the published file's identity.
+ */
+int
+publish_file(const char *dir, const char *target, const char *data,
+    size_t len, mode_t mode, int *how, struct stat *st)
+{
+	int rc = -2;
+
+	mode &= 0666;
+	if (*how == PUBLISH_UNNAMED) {
+		rc = publish_unnamed(dir, target, data, len, mode);
+		if (rc == -2)
+			*how = PUBLISH_NAMED;
+	}
+	if (rc == -2 && *how == PUBLISH_NAMED) {
+		rc = publish_named(target, data, len, mode);
+		if (rc == -2)
+			*how = PUBLISH_IN_PLACE;
+	}
+	if (rc == -2)
+		rc = publish_in_place(target, data, len, mode);
+	if (rc == 0 && st != NULL && lstat(target, st) < 0)
+		memset(st, 0, sizeof(*st));
+	return rc;
+}
