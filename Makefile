@@ -31,7 +31,7 @@ ALL_CFLAGS = -std=c11 -fPIC -Isrc $(CPPFLAGS) $(CFLAGS)
 LIB_SRC = src/lock.c src/deadline.c src/kwait.c src/fileopen.c \
 	src/method_fcntl.c src/method_flock.c src/method_lockfile.c \
 	src/method_mkdir.c src/namelock.c src/owner.c src/stale.c \
-	src/breaker.c src/publish.c src/inspect.c src/record.c src/identity.c \
+	src/breaker.c src/publish.c src/kernlocks.c src/inspect.c src/record.c src/identity.c \
 	src/probe.c src/mountinfo.c
 CMD_SRC = src/main.c src/run.c src/report.c src/parse.c src/subcommands.c \
 	src/waitline.c

@@ -184,34 +184,6 @@ breaker_drop(struct dlock *lk, ino_t ino)
 }
 
 /*
- * A file that a kernel-lock method (fcntl, flock) uses as its lock file
- * looks like a legacy empty record.  Breaking it while someone holds a
- * kernel lock on it would split that method's users across two files.
- */
-int
-kernel_lock_present(const char *path)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	int fd, present = 0;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-#ifdef F_OFD_GETLK
-	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-		present = 1;
-#endif
-	if (!present) {
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-			present = errno == EWOULDBLOCK;
-		else
-			flock(fd, LOCK_UN);
-	}
-	close(fd);
-	return present;
-}
-
-/*
  * Removes the lock judged stale in *judged, if it is still that lock and
  * still stale (or force).  Fails with EWOULDBLOCK when another process is
  * breaking or releasing, ECANCELED when the lock changed meanwhile, EBUSY

@@ -137,7 +137,10 @@ void breaker_drop(struct dlock *lk, ino_t ino);
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
+
+/* kernlocks.c */
 int kernel_lock_present(const char *path);
+int flock_held(const struct stat *st);
 
 /* namelock.c */
 int name_prepare(struct dlock *lk, const struct name_ops *ops);

@@ -18,8 +18,8 @@
 /*
  * A kernel lock's holder is alive by definition: the kernel (or the file
  * server) drops the lock when it dies.  Asking for a conflicting lock
- * tells whether one is held; for flock(2), which has no such query, by
- * trying and at once undoing it.
+ * tells whether one is held; for flock(2), which has no such query, this
+ * host's lock table does (kernlocks.c).
  */
 static void
 kernel_status(struct dlock *lk, struct dlock_status *out)
@@ -42,10 +42,10 @@ kernel_status(struct dlock *lk, struct dlock_status *out)
 			out->has_owner = 1;
 			out->owner.pid = fl.l_pid;
 		}
-	} else if (flock(lk->fd, LOCK_EX | LOCK_NB) < 0) {
-		held = errno == EWOULDBLOCK;
 	} else {
-		flock(lk->fd, LOCK_UN);
+		struct stat st;
+
+		held = fstat(lk->fd, &st) == 0 && flock_held(&st);
 	}
 	out->state = held ? DLOCK_ALIVE : DLOCK_FREE;
 	out->age = -1;

@@ -156,6 +156,9 @@ foreign_lock(struct dlock *lk, const struct lock_look *look)
 	if (look->parsed && look->owner.kind == DLOCK_RECORD_EMPTY &&
 	    lk->name->record_name == NULL && kernel_lock_present(lk->path))
 		return EPROTO;
+	if (!look->has_record_file && lk->name->record_name != NULL &&
+	    kernel_lock_present(lk->path))
+		return EPROTO;
 	return 0;
 }
 
