@@ -63,7 +63,7 @@ load namelock_helpers
 @test "-n makes one attempt and never sleeps" {
 	can_strace || skip "strace cannot trace here"
 	hold -m lockfile
-	run timeout 10 strace -f -o "$T/trace" -e trace=link,linkat,ppoll,clock_nanosleep,nanosleep \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" -e trace=link,linkat,ppoll,clock_nanosleep,nanosleep \
 		"$DLOCK" -m lockfile -n "$L" true
 	[ "$status" -eq 1 ]
 	[ "$(grep -c -E ' link(at)?\(' "$T/trace")" -eq 1 ]
@@ -97,7 +97,7 @@ load namelock_helpers
 }
 
 # poll_gaps: the milliseconds between the link attempts of a waiter,
-# from $T/trace (strace -f -ttt).
+# from $T/trace (strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt).
 poll_gaps() {
 	awk '/ link(at)?\(/ { if (p) printf "%.3f\n", ($2 - p) * 1000; p = $2 }' "$T/trace"
 }
@@ -105,7 +105,7 @@ poll_gaps() {
 @test "a waiter polls with a growing delay, up to a small cap" {
 	can_strace || skip "strace cannot trace here"
 	hold -m lockfile
-	run timeout 10 strace -f -ttt -o "$T/trace" -e trace=link,linkat \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt -o "$T/trace" -e trace=link,linkat \
 		"$DLOCK" -m lockfile -w 1 "$L" true
 	[ "$status" -eq 1 ]
 	poll_gaps >"$T/gaps"
@@ -122,7 +122,7 @@ poll_gaps() {
 @test "the poll delay stays jittered once it reaches its cap" {
 	can_strace || skip "strace cannot trace here"
 	hold -m lockfile
-	run timeout 10 strace -f -ttt -o "$T/trace" -e trace=link,linkat \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt -o "$T/trace" -e trace=link,linkat \
 		"$DLOCK" -m lockfile -w 1.5 "$L" true
 	[ "$status" -eq 1 ]
 	# From the ninth pause on, less the last two, which the deadline cuts.
@@ -201,7 +201,7 @@ poll_gaps() {
 	can_strace || skip "strace cannot trace here"
 	# The wrapper is held up for a second just after starting the command,
 	# and the lock is removed meanwhile.
-	timeout 10 strace -f -o /dev/null -e trace=clone,clone3,fork,vfork \
+	timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o /dev/null -e trace=clone,clone3,fork,vfork \
 		-e inject=clone,clone3,fork,vfork:delay_exit=1000000:when=1 \
 		"$DLOCK" -m lockfile "$L" touch "$T/ran" 2>"$T/err" &
 	tracer=$!
@@ -281,7 +281,7 @@ check_signal_ends_wait() {
 @test "SIGTERM while the lockfile is being linked: the lock is let go, the command never runs" {
 	can_strace || skip "strace cannot trace here"
 	# The link is held up for a second, and the signal arrives meanwhile.
-	env --default-signal=TERM timeout 20 strace -f -o "$T/trace" \
+	env --default-signal=TERM timeout 20 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" \
 		-e trace=link,linkat -e inject=link,linkat:delay_enter=1000000 \
 		"$DLOCK" -m lockfile "$L" touch "$T/ran" &
 	tracer=$!
@@ -299,7 +299,7 @@ check_signal_ends_wait() {
 	can_strace || skip "strace cannot trace here"
 	hold -m lockfile
 	# The third attempt (the first after a pause) is held up for a second.
-	env --default-signal=TERM timeout 20 strace -f -o "$T/trace" \
+	env --default-signal=TERM timeout 20 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" \
 		-e trace=link,linkat -e inject=link,linkat:delay_enter=1000000:when=3 \
 		"$DLOCK" -m lockfile "$L" true &
 	tracer=$!

@@ -68,7 +68,7 @@ load namelock_helpers
 @test "-n makes one mkdir attempt and never sleeps" {
 	can_strace || skip "strace cannot trace here"
 	hold -m mkdir
-	run timeout 10 strace -f -o "$T/trace" -e trace=mkdir,mkdirat,ppoll,clock_nanosleep,nanosleep \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" -e trace=mkdir,mkdirat,ppoll,clock_nanosleep,nanosleep \
 		"$DLOCK" -m mkdir -n "$L" true
 	[ "$status" -eq 1 ]
 	[ "$(grep -c -E ' mkdir(at)?\(' "$T/trace")" -eq 1 ]
@@ -104,7 +104,7 @@ load namelock_helpers
 @test "a mkdir waiter polls with a growing delay, up to a small cap" {
 	can_strace || skip "strace cannot trace here"
 	hold -m mkdir
-	run timeout 10 strace -f -ttt -o "$T/trace" -e trace=mkdir,mkdirat \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt -o "$T/trace" -e trace=mkdir,mkdirat \
 		"$DLOCK" -m mkdir -w 1 "$L" true
 	[ "$status" -eq 1 ]
 	awk '/ mkdir(at)?\(/ { if (p) printf "%.3f\n", ($2 - p) * 1000; p = $2 }' \
@@ -262,7 +262,7 @@ check_signal_ends_wait() {
 @test "SIGTERM while the lock directory is being made: the lock is let go, the command never runs" {
 	can_strace || skip "strace cannot trace here"
 	# The mkdir is held up for a second, and the signal arrives meanwhile.
-	env --default-signal=TERM timeout 20 strace -f -o "$T/trace" \
+	env --default-signal=TERM timeout 20 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" \
 		-e trace=mkdir,mkdirat -e inject=mkdir,mkdirat:delay_enter=1000000 \
 		"$DLOCK" -m mkdir "$L" touch "$T/ran" &
 	tracer=$!
@@ -280,7 +280,7 @@ check_signal_ends_wait() {
 	can_strace || skip "strace cannot trace here"
 	hold -m mkdir
 	# The third attempt (the first after a pause) is held up for a second.
-	env --default-signal=TERM timeout 20 strace -f -o "$T/trace" \
+	env --default-signal=TERM timeout 20 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" \
 		-e trace=mkdir,mkdirat -e inject=mkdir,mkdirat:delay_enter=1000000:when=3 \
 		"$DLOCK" -m mkdir "$L" true &
 	tracer=$!

@@ -63,6 +63,9 @@ attempts_traced() {
 	[ -e "$T/trace" ] && [ "$(grep -c -E " $ATTEMPT_CALL\\(" "$T/trace")" -ge "$1" ]
 }
 
+# The tests that trace dlock turn leak detection off in a sanitizer build
+# (strace -E ASAN_OPTIONS=detect_leaks=0): LeakSanitizer cannot work under
+# ptrace.
 can_strace() {
 	command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null
 }

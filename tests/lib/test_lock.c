@@ -186,8 +186,10 @@ static void *
 release_after(void *arg)
 {
 	struct release_later *r = arg;
+	struct timespec nap = { (time_t)r->after,
+	    (long)((r->after - (double)(time_t)r->after) * 1e9) };
 
-	usleep((useconds_t)(r->after * 1e6));
+	nanosleep(&nap, NULL);
 	dlock_unlock(r->lk);
 	return NULL;
 }
