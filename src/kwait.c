@@ -45,10 +45,12 @@ reap(pid_t pid, int *status)
 /*
  * Waits for the child until the deadline (NULL: none).  Signals are
  * blocked around it; *mask, the caller's own, lets them in during the
- * poll alone when interruptible, so one that came earlier is not lost.
+ * poll alone, so one that came earlier is not lost.  A signal ends the
+ * wait only when the caller asked to be interruptible.
  */
 static int
-watch_child(int pidfd, const struct timespec *deadline, const sigset_t *mask)
+watch_child(int pidfd, const struct timespec *deadline, const sigset_t *mask,
+    int interruptible)
 {
 	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 	struct timespec left;
@@ -62,7 +64,7 @@ watch_child(int pidfd, const struct timespec *deadline, const sigset_t *mask)
 		n = ppoll(&pfd, 1, deadline != NULL ? &left : NULL, mask);
 		if (n > 0)
 			return 0;
-		if (n < 0 && (errno != EINTR || mask != NULL))
+		if (n < 0 && (errno != EINTR || interruptible))
 			return -1;
 	}
 }
@@ -99,8 +101,8 @@ wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 		reap(pid, &status);
 		return wait_poll(lk, shared, deadline, 10 * 1000000L);
 	}
-	rc = watch_child(pidfd, deadline,
-	    (lk->flags & DLOCK_INTERRUPTIBLE) ? &saved : NULL);
+	rc = watch_child(pidfd, deadline, &saved,
+	    lk->flags & DLOCK_INTERRUPTIBLE);
 	why = errno;
 	if (rc < 0)
 		kill(pid, SIGKILL);
