@@ -44,15 +44,6 @@ open_with(const char *path, int method, int flags)
 	return dlock_open(path, &o);
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 test_method_names_round_trip(void)
 {
@@ -175,23 +166,6 @@ test_timeout_expires_on_time(int method)
 	    dlock_method_name(method));
 	dlock_close(a);
 	dlock_close(b);
-}
-
-struct release_later {
-	dlock_t *lk;
-	double after;
-};
-
-static void *
-release_after(void *arg)
-{
-	struct release_later *r = arg;
-	struct timespec nap = { (time_t)r->after,
-	    (long)((r->after - (double)(time_t)r->after) * 1e9) };
-
-	nanosleep(&nap, NULL);
-	dlock_unlock(r->lk);
-	return NULL;
 }
 
 static void
@@ -426,21 +400,6 @@ test_borrowed_descriptor_stays_open(void)
 	errno = 0;
 	CHECK(dlock_open_fd(fd, NULL) == NULL && errno == EBADF,
 	    "closed fd is EBADF");
-}
-
-static void
-on_alarm(int sig)
-{
-	(void)sig;
-}
-
-static void
-arm_alarm(double secs)
-{
-	struct itimerval it = { { 0, 0 }, { (time_t)secs,
-	    (suseconds_t)((secs - (double)(time_t)secs) * 1e6) } };
-
-	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static void

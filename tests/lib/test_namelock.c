@@ -88,15 +88,6 @@ open_with(const char *path, int method, int flags, double stale)
 	return dlock_open(path, &o);
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Entries of a directory other than . and .., or -1. */
 static int
 entries_in(const char *dir)
@@ -274,23 +265,6 @@ test_timed_wait_expires_on_time(int method)
 	    "%s: a timed-out waiter can lock later", name(method));
 	dlock_close(a);
 	dlock_close(b);
-}
-
-struct release_later {
-	dlock_t *lk;
-	double after;
-};
-
-static void *
-release_after(void *arg)
-{
-	struct release_later *r = arg;
-	struct timespec nap = { (time_t)r->after,
-	    (long)((r->after - (double)(time_t)r->after) * 1e9) };
-
-	nanosleep(&nap, NULL);
-	dlock_unlock(r->lk);
-	return NULL;
 }
 
 static void
@@ -869,21 +843,6 @@ test_threads_of_one_process_exclude_each_other(int method)
 	    name(method), NTHREADS, ROUNDS, counter, overlaps, errors);
 	CHECK(entries_in(p.dir) == 0, "%s: nothing left after the threads "
 	    "(%d entries)", name(method), entries_in(p.dir));
-}
-
-static void
-on_alarm(int sig)
-{
-	(void)sig;
-}
-
-static void
-arm_alarm(double secs)
-{
-	struct itimerval it = { { 0, 0 }, { (time_t)secs,
-	    (suseconds_t)((secs - (double)(time_t)secs) * 1e6) } };
-
-	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static void
