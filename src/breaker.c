@@ -168,7 +168,7 @@ breaker_take_waiting(struct dlock *lk, ino_t *ino)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		sleep_until(&deadline, backoff_ns(++attempt, 5 * 1000000L), 0);
+		nap(-1, &deadline, backoff_ns(++attempt, 5 * 1000000L), NULL);
 	}
 }
 

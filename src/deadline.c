@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,33 +52,27 @@ deadline_left(const struct timespec *deadline, struct timespec *left)
 }
 
 /*
- * Sleeps for max_ns, or less if the deadline (NULL: none) comes first.
- * Returns 0, or -1 with EINTR when a signal arrived and the caller asked to
- * be interruptible; otherwise the sleep resumes on the same absolute time.
+ * Sleeps for max_ns, or less if the deadline (NULL: none) comes first, or
+ * until fd (-1: none) is readable.  The caller keeps signals blocked while
+ * it works, and mask (its own mask, or NULL for "not interruptible") lets
+ * them in during the sleep alone: a signal that came while it was busy
+ * ends the sleep at once instead of being missed.  Returns 0, or -1 with
+ * EINTR when a signal ended an interruptible sleep.
  */
 int
-sleep_until(const struct timespec *deadline, long max_ns, int interruptible)
+nap(int fd, const struct timespec *deadline, long max_ns,
+    const sigset_t *mask)
 {
-	struct timespec wake, left;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct timespec rel = { max_ns / NSEC, max_ns % NSEC }, left;
 
-	clock_gettime(CLOCK_MONOTONIC, &wake);
-	wake.tv_nsec += max_ns % NSEC;
-	wake.tv_sec += max_ns / NSEC;
-	if (wake.tv_nsec >= NSEC) {
-		wake.tv_sec++;
-		wake.tv_nsec -= NSEC;
-	}
 	if (deadline != NULL && deadline_left(deadline, &left) &&
-	    (deadline->tv_sec < wake.tv_sec ||
-	    (deadline->tv_sec == wake.tv_sec && deadline->tv_nsec < wake.tv_nsec)))
-		wake = *deadline;
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake,
-	    NULL) == EINTR) {
-		if (interruptible) {
-			errno = EINTR;
-			return -1;
-		}
-	}
+	    (left.tv_sec < rel.tv_sec ||
+	    (left.tv_sec == rel.tv_sec && left.tv_nsec < rel.tv_nsec)))
+		rel = left;
+	if (ppoll(&pfd, fd >= 0 ? 1 : 0, &rel, mask) < 0 && errno == EINTR &&
+	    mask != NULL)
+		return -1;
 	return 0;
 }
 
@@ -104,25 +100,44 @@ backoff_ns(unsigned int attempt, long cap_ns)
 	return delay;
 }
 
-/* The wait of methods that cannot sleep in the kernel: try, back off, retry. */
+/*
+ * The wait of methods that cannot sleep in the kernel: try, back off,
+ * retry.  A caller that has already blocked signals passes its own mask in
+ * blocked; otherwise an interruptible wait blocks them here (see nap()).
+ */
 int
 wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
-    long cap_ns)
+    long cap_ns, const sigset_t *blocked)
 {
 	struct timespec left;
 	unsigned int attempt = 0;
+	sigset_t all, caller;
+	const sigset_t *mask = blocked;
+	int rc, saved;
 
+	if (mask == NULL && (lk->flags & DLOCK_INTERRUPTIBLE)) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &caller);
+		mask = &caller;
+	}
 	for (;;) {
-		if (lk->ops->try_lock(lk, shared) == 0)
-			return 0;
-		if (errno != EWOULDBLOCK)
-			return -1;
+		rc = lk->ops->try_lock(lk, shared);
+		if (rc == 0 || errno != EWOULDBLOCK)
+			break;
 		if (deadline != NULL && !deadline_left(deadline, &left)) {
 			errno = ETIMEDOUT;
-			return -1;
+			rc = -1;
+			break;
 		}
-		if (sleep_until(deadline, backoff_ns(++attempt, cap_ns),
-		    lk->flags & DLOCK_INTERRUPTIBLE) < 0)
-			return -1;
+		rc = nap(-1, deadline, backoff_ns(++attempt, cap_ns),
+		    (lk->flags & DLOCK_INTERRUPTIBLE) ? mask : NULL);
+		if (rc < 0)
+			break;
 	}
+	if (mask == &caller) {
+		saved = errno;
+		pthread_sigmask(SIG_SETMASK, &caller, NULL);
+		errno = saved;
+	}
+	return rc;
 }

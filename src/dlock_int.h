@@ -4,6 +4,7 @@
 
 /* Declarations shared inside libdlock; never installed. */
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -106,10 +107,11 @@ struct dlock {
 /* deadline.c */
 void deadline_set(struct timespec *deadline, double timeout);
 int deadline_left(const struct timespec *deadline, struct timespec *left);
-int sleep_until(const struct timespec *deadline, long max_ns, int interruptible);
+int nap(int fd, const struct timespec *deadline, long max_ns,
+    const sigset_t *mask);
 long backoff_ns(unsigned int attempt, long cap_ns);
 int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
-    long cap_ns);
+    long cap_ns, const sigset_t *blocked);
 
 /* kwait.c */
 int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,

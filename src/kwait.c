@@ -95,11 +95,15 @@ wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 
 	pidfd = pidfd_for(pid);
 	if (pidfd < 0) {
-		/* No pidfd (an old kernel): give up the child and poll. */
-		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		/* No pidfd (an old kernel): give up the child and poll, with
+		 * signals still held back so that none is missed. */
 		kill(pid, SIGKILL);
 		reap(pid, &status);
-		return wait_poll(lk, shared, deadline, 10 * 1000000L);
+		rc = wait_poll(lk, shared, deadline, 10 * 1000000L, &saved);
+		why = errno;
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		errno = why;
+		return rc;
 	}
 	rc = watch_child(pidfd, deadline, &saved,
 	    lk->flags & DLOCK_INTERRUPTIBLE);

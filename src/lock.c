@@ -309,7 +309,7 @@ take(struct dlock *lk, int shared, double timeout)
 			    timeout > 0 ? &deadline : NULL);
 		else
 			rc = wait_poll(lk, shared, timeout > 0 ? &deadline : NULL,
-			    POLL_CAP_NS);
+			    POLL_CAP_NS, NULL);
 	}
 	return rc;
 }

@@ -84,7 +84,7 @@ fcntl_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 	}
 	/* A classic lock taken by a child would be the child's. */
 	if (lk->classic)
-		return wait_poll(lk, shared, deadline, 10 * 1000000L);
+		return wait_poll(lk, shared, deadline, 10 * 1000000L, NULL);
 	return wait_in_child(lk, shared, deadline, fcntl_block);
 }
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,26 +246,13 @@ drain(int fd)
 }
 #endif
 
-/*
- * Sleeps delay_ns, or less if the deadline comes first, or until the watch
- * (-1: none) sees a release.  With the caller's signal mask in *mask (NULL
- * when not interruptible), a signal that arrived while we were trying,
- * and so was held back, ends the sleep at once: none is lost.
- */
+/* A nap between polls (see nap()) that a release seen by the watch cuts
+ * short. */
 static int
 pause_between_polls(struct dlock *lk, long delay_ns,
     const struct timespec *deadline, const sigset_t *mask)
 {
-	struct pollfd pfd = { .fd = lk->watch, .events = POLLIN };
-	struct timespec nap = { delay_ns / 1000000000L, delay_ns % 1000000000L };
-	struct timespec left;
-
-	if (deadline != NULL && deadline_left(deadline, &left) &&
-	    (left.tv_sec < nap.tv_sec ||
-	    (left.tv_sec == nap.tv_sec && left.tv_nsec < nap.tv_nsec)))
-		nap = left;
-	if (ppoll(&pfd, lk->watch >= 0 ? 1 : 0, &nap, mask) < 0 &&
-	    errno == EINTR && mask != NULL)
+	if (nap(lk->watch, deadline, delay_ns, mask) < 0)
 		return -1;
 #ifdef __linux__
 	if (lk->watch >= 0)
