@@ -211,9 +211,11 @@ test_another_process_is_excluded(int method)
 	pid = fork();
 	if (pid == 0) {
 		dlock_t *b = open_with(p.lock, method, 0, 0);
+		int timed_out = b != NULL && dlock_lock(b, LOCK_EX, 0.2) == -1 &&
+		    errno == ETIMEDOUT;
 
-		_exit(b != NULL && dlock_lock(b, LOCK_EX, 0.2) == -1 &&
-		    errno == ETIMEDOUT ? 0 : 1);
+		dlock_close(b);
+		_exit(timed_out ? 0 : 1);
 	}
 	waitpid(pid, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
