@@ -121,7 +121,6 @@ int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 struct dlock *handle_new(const struct dlock_options *opts);
 int handle_setup(struct dlock *lk, const char *path);
 void handle_free(struct dlock *lk);
-int directory_method(const char *path, int method);
 
 /* owner.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);

@@ -90,35 +90,27 @@ options_valid(const struct dlock_options *o)
 	return 1;
 }
 
-static int
-is_directory(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /*
  * A local filesystem needs no look at the mount table: its statfs magic
  * says it, and fcntl is right for all of them.  (Test builds always take
  * the full probe, so that recorded mounts can be fed to it.)
  */
 static int
-surely_local(const char *path)
+surely_local(const char *path, int is_dir)
 {
 #ifdef DLOCK_TEST_HOOKS
 	(void)path;
+	(void)is_dir;
 	return 0;
 #else
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	struct statfs sfs;
 
-	if (is_directory(path))
-		return statfs(path, &sfs) == 0 &&
-		    probe_local_fstype((unsigned long)sfs.f_type) != NULL;
-	if (slash == NULL)
-		strcpy(dir, ".");
+	if (is_dir)
+		snprintf(dir, sizeof(dir), "%s", path);
+	else if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
 	else if ((size_t)(slash - path) >= sizeof(dir))
 		return 0;
 	else
@@ -132,18 +124,20 @@ surely_local(const char *path)
 /*
  * What `auto` means for a path: the method the filesystem calls for
  * (probe.c), except that a directory, which cannot be opened for writing
- * and so cannot take an exclusive fcntl lock, gets flock(2) as with
+ * and so cannot take an exclusive fcntl lock, gets flock(2), as with
  * flock(1).
  */
 static int
 auto_method(const char *path)
 {
 	struct fsprobe *probe;
+	struct stat st;
+	int is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 	int method, saved;
 
-	if (surely_local(path))
+	if (surely_local(path, is_dir)) {
 		method = DLOCK_FCNTL;
-	else {
+	} else {
 		probe = malloc(sizeof(*probe));
 		if (probe == NULL)
 			return -1;
@@ -152,16 +146,7 @@ auto_method(const char *path)
 		free(probe);
 		errno = saved;
 	}
-	return directory_method(path, method);
-}
-
-/* flock(1) locks a directory with flock(2); fcntl cannot lock one
- * exclusively (it cannot be opened for writing). */
-int
-directory_method(const char *path, int method)
-{
-	return method == DLOCK_FCNTL && is_directory(path) ? DLOCK_FLOCK :
-	    method;
+	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
 }
 
 struct dlock *
