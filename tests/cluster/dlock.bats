@@ -12,21 +12,6 @@ load helpers
 
 DLOCK=${DLOCK:-$repo_root/build/dlock}
 
-setup() {
-	load_cluster
-	make_work_dirs
-}
-
-teardown() {
-	stop_holders
-	if [[ -e $BATS_TEST_TMPDIR/remount ]]; then
-		timeout -k 5 120 "$repo_root/scripts/cluster-up" \
-		    >"$BATS_TEST_TMPDIR/cluster-up.log" 2>&1 3>&- ||
-		    { cat "$BATS_TEST_TMPDIR/cluster-up.log" >&2; return 1; }
-	fi
-	remove_work_dirs
-}
-
 note() {
 	echo "# $*" >&3
 }

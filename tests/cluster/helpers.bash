@@ -167,3 +167,21 @@ flock_is_free() {
 fcntl_is_free() {
 	timeout -k 2 10 "$on_host" "$1" /usr/bin/python3 -c "$fcntl_lock_py" try "$2" "$3"
 }
+
+# Every test: the rig must be up, and gets fresh directories.
+setup() {
+	load_cluster
+	make_work_dirs
+}
+
+# Only the crash tests leave a host without its mount; putting it back is
+# cluster-up's job, and it rewrites the env file with the new client's pid.
+teardown() {
+	stop_holders
+	if [[ -e $BATS_TEST_TMPDIR/remount ]]; then
+		timeout -k 5 120 "$repo_root/scripts/cluster-up" \
+		    >"$BATS_TEST_TMPDIR/cluster-up.log" 2>&1 3>&- ||
+		    { cat "$BATS_TEST_TMPDIR/cluster-up.log" >&2; return 1; }
+	fi
+	remove_work_dirs
+}

@@ -9,23 +9,6 @@
 
 load helpers
 
-setup() {
-	load_cluster
-	make_work_dirs
-}
-
-# Only the crash test leaves a host without its mount; putting it back is
-# cluster-up's job, and it rewrites the env file with the new client's pid.
-teardown() {
-	stop_holders
-	if [[ -e $BATS_TEST_TMPDIR/remount ]]; then
-		timeout -k 5 120 "$repo_root/scripts/cluster-up" \
-		    >"$BATS_TEST_TMPDIR/cluster-up.log" 2>&1 3>&- ||
-		    { cat "$BATS_TEST_TMPDIR/cluster-up.log" >&2; return 1; }
-	fi
-	remove_work_dirs
-}
-
 @test "a file created on host A is visible on host B" {
 	timeout -k 2 10 "$on_host" A sh -c 'echo "written on $(hostname)" >"$1"' sh "$work_a/note"
 	wait_for 10 test -e "$work_b/note"
