@@ -10,9 +10,15 @@ setup() {
 }
 
 teardown() {
-	local pid
+	local pid i
 	for pid in "${HOLDER_PIDS[@]}"; do
 		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+	done
+	# A process on its way out (a waiter hung up by its terminal) may
+	# still create a file in $T for a moment: try again for up to 2 s.
+	for ((i = 0; i < 100; i++)); do
+		rm -rf "$T" 2>/dev/null && return 0
+		sleep 0.02
 	done
 	rm -rf "$T"
 }
