@@ -87,6 +87,9 @@ struct dlock {
 	int fell_back;		/* ... and fell back to lockfile */
 	int classic;		/* fcntl: the kernel has no OFD locks */
 	int created;		/* the lock file was created by this handle */
+	int path_seen;		/* auto's lstat of path: 1 found, -1 ENOENT,
+				   0 none; open_lock_file() uses it once */
+	struct stat path_st;
 
 	/* Locks held by a name. */
 	const struct name_ops *name;

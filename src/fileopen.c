@@ -66,25 +66,35 @@ open_lock_file(struct dlock *lk, int want_write)
 	int create = !(lk->flags & DLOCK_NOCREATE);
 	int access_mode = want_write ? O_RDWR : O_RDONLY;
 	struct stat st;
-	int fd, first;
+	int fd, first, seen = lk->path_seen;
 
+	/* auto has just looked (lock.c); on a network filesystem each look
+	 * is a round trip, so its answer serves here, once. */
+	lk->path_seen = 0;
+	if (seen != 0)
+		st = lk->path_st;
+	else if (lstat(lk->path, &st) == 0)
+		seen = 1;
 	/* Devices are refused before they are opened: opening one can have
 	 * side effects (a tape rewinds, a terminal becomes ours). */
-	if (lstat(lk->path, &st) == 0 && !S_ISLNK(st.st_mode) &&
-	    !is_lockable(st.st_mode)) {
+	if (seen > 0 && !S_ISLNK(st.st_mode) && !is_lockable(st.st_mode)) {
 		errno = EINVAL;
 		return -1;
 	}
 
 	/* Knowing whether the file is new lets a fall back to a lockfile
-	 * remove it again (see lock.c). */
+	 * remove it again (see lock.c).  A file seen a moment ago is opened
+	 * as it is; if it has gone meanwhile, it is created. */
 	fd = -1;
-	if (create) {
+	if (seen > 0 && (fd = open(lk->path, access_mode | base)) < 0 &&
+	    errno == ENOENT)
+		seen = -1;
+	if (seen <= 0 && create) {
 		fd = open(lk->path, access_mode | O_CREAT | O_EXCL | base,
 		    lk->mode);
 		lk->created = fd >= 0;
 	}
-	if (fd < 0 && (!create || errno == EEXIST))
+	if (seen <= 0 && fd < 0 && (!create || errno == EEXIST))
 		fd = open(lk->path, access_mode | base);
 	if (fd < 0) {
 		first = errno;

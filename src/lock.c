@@ -91,61 +91,30 @@ options_valid(const struct dlock_options *o)
 }
 
 /*
- * A local filesystem needs no look at the mount table: its statfs magic
- * says it, and fcntl is right for all of them.  (Test builds always take
- * the full probe, so that recorded mounts can be fed to it.)
- */
-static int
-surely_local(const char *path, int is_dir)
-{
-#ifdef DLOCK_TEST_HOOKS
-	(void)path;
-	(void)is_dir;
-	return 0;
-#else
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	struct statfs sfs;
-
-	if (is_dir)
-		snprintf(dir, sizeof(dir), "%s", path);
-	else if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if ((size_t)(slash - path) >= sizeof(dir))
-		return 0;
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-		    (int)(slash - path), path);
-	return statfs(dir, &sfs) == 0 &&
-	    probe_local_fstype((unsigned long)sfs.f_type) != NULL;
-#endif
-}
-
-/*
  * What `auto` means for a path: the method the filesystem calls for
  * (probe.c), except that a directory, which cannot be opened for writing
  * and so cannot take an exclusive fcntl lock, gets flock(2), as with
- * flock(1).
+ * flock(1).  What it sees at the path is kept for open_lock_file(): on a
+ * network filesystem every look is a round trip to the server.
  */
 static int
-auto_method(const char *path)
+auto_method(struct dlock *lk, const char *path)
 {
 	struct fsprobe *probe;
-	struct stat st;
-	int is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-	int method, saved;
+	int is_dir, method, saved;
 
-	if (surely_local(path, is_dir)) {
-		method = DLOCK_FCNTL;
-	} else {
-		probe = malloc(sizeof(*probe));
-		if (probe == NULL)
-			return -1;
-		method = probe_path(path, probe) == 0 ? probe->method : -1;
-		saved = errno;
-		free(probe);
-		errno = saved;
-	}
+	if (lstat(path, &lk->path_st) == 0)
+		lk->path_seen = 1;
+	else if (errno == ENOENT)
+		lk->path_seen = -1;
+	is_dir = lk->path_seen > 0 && S_ISDIR(lk->path_st.st_mode);
+	probe = malloc(sizeof(*probe));
+	if (probe == NULL)
+		return -1;
+	method = probe_method(path, is_dir, probe);
+	saved = errno;
+	free(probe);
+	errno = saved;
 	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
 }
 
@@ -200,7 +169,7 @@ handle_setup(struct dlock *lk, const char *path)
 	if (lk->path == NULL)
 		return -1;
 	if (lk->method == DLOCK_AUTO) {
-		lk->method = auto_method(path);
+		lk->method = auto_method(lk, path);
 		if (lk->method < 0)
 			return -1;
 		lk->chosen = 1;

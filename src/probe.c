@@ -320,22 +320,19 @@ parent_dir(const char *path, char *dir, size_t size)
 	return 0;
 }
 
+/* The directory that holds a lock: the lock path itself when it is a
+ * directory (flock(1) can lock one), else its parent. */
 static int
-lock_directory(const char *lockpath, char *dir, size_t size)
+lock_directory(const char *lockpath, int is_dir, char *dir, size_t size)
 {
-	struct stat st;
-
-	/* flock(1) can lock a directory itself.  lstat: a symlink at the
-	 * lock path is not followed, so it is the parent that counts. */
-	if (lstat(lockpath, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (strlen(lockpath) >= size) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		memcpy(dir, lockpath, strlen(lockpath) + 1);
-		return 0;
+	if (!is_dir)
+		return parent_dir(lockpath, dir, size);
+	if (strlen(lockpath) >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
 	}
-	return parent_dir(lockpath, dir, size);
+	memcpy(dir, lockpath, strlen(lockpath) + 1);
+	return 0;
 }
 
 #define MOUNTINFO "/proc/self/mountinfo"
@@ -388,44 +385,79 @@ mountinfo_path(void)
 }
 #endif
 
-int
-probe_path(const char *lockpath, struct fsprobe *out)
+/* Reads the mount table for major:minor, and dir when no line has them. */
+static int
+find_mount(unsigned int dev_major, unsigned int dev_minor, const char *dir,
+    struct fsprobe *out)
 {
-	char dir[PATH_MAX];
+	FILE *fp;
+	int rc, save;
+
+	if ((fp = fopen(mountinfo_path(), "re")) == NULL)
+		return -1;
+	rc = mountinfo_find(fp, dev_major, dev_minor, dir, out);
+	save = errno;
+	fclose(fp);
+	errno = save;
+	return rc;
+}
+
+/*
+ * Probes the directory dir.  With resolve, out->dir is dir resolved
+ * first, for display and for choosing among bind mounts.  Without it
+ * (auto, which only wants the method), dir is resolved only when no
+ * mount line carries its device: lines that share a device share one
+ * superblock, and with it the options the choice reads, so any of them
+ * gives the same method.  On a network filesystem every step of
+ * realpath() is a round trip to the server.
+ */
+static int
+probe_directory(const char *dir, int resolve, struct fsprobe *out)
+{
 	struct statfs sfs;
 	struct stat st;
 	unsigned int dev_major, dev_minor;
 	unsigned long magic;
 	const char *local;
-	FILE *fp;
-	int rc, save;
+	int rc;
 
-	if (lockpath == NULL || out == NULL) {
-		errno = EINVAL;
+	if (statfs(dir, &sfs) == -1)
 		return -1;
+	magic = (unsigned long)sfs.f_type & 0xFFFFFFFFUL;
+#ifndef DLOCK_TEST_HOOKS
+	/* A local filesystem is named by its statfs magic alone, and every
+	 * local filesystem gets fcntl: no need to read the mount table.
+	 * (Test builds always read it, so that recorded mounts can be fed
+	 * to the probe.) */
+	if (!resolve && (local = probe_local_fstype(magic)) != NULL) {
+		snprintf(out->dir, sizeof(out->dir), "%s", dir);
+		snprintf(out->fstype, sizeof(out->fstype), "%s", local);
+		out->found_by = PROBE_BY_MAGIC;
+		out->fs_magic = magic;
+		probe_choose(out);
+		return 0;
 	}
-	memset(out, 0, sizeof(*out));
-	if (lock_directory(lockpath, dir, sizeof(dir)) == -1 ||
-	    stat(dir, &st) == -1)
+#endif
+	if (stat(dir, &st) == -1)
 		return -1;
 	if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;
 		return -1;
 	}
-	if (statfs(dir, &sfs) == -1 || realpath(dir, out->dir) == NULL)
+	if (resolve ? realpath(dir, out->dir) == NULL :
+	    snprintf(out->dir, sizeof(out->dir), "%s", dir) < 0)
 		return -1;
 	dev_major = major(st.st_dev);
 	dev_minor = minor(st.st_dev);
-	magic = (unsigned long)sfs.f_type & 0xFFFFFFFFUL;
 #ifdef DLOCK_TEST_HOOKS
 	apply_test_hooks(&dev_major, &dev_minor, &magic);
 #endif
-	if ((fp = fopen(mountinfo_path(), "re")) == NULL)
-		return -1;
-	rc = mountinfo_find(fp, dev_major, dev_minor, out->dir, out);
-	save = errno;
-	fclose(fp);
-	errno = save;
+	rc = find_mount(dev_major, dev_minor, out->dir, out);
+	if (rc == -1 && errno == ENOENT && !resolve) {
+		if (realpath(dir, out->dir) == NULL)
+			return -1;
+		rc = find_mount(dev_major, dev_minor, out->dir, out);
+	}
 	if (rc == -1 && errno != ENOENT)
 		return -1;
 	if (rc == -1) {
@@ -444,4 +476,35 @@ probe_path(const char *lockpath, struct fsprobe *out)
 	out->minor = dev_minor;
 	probe_choose(out);
 	return 0;
+}
+
+int
+probe_path(const char *lockpath, struct fsprobe *out)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (lockpath == NULL || out == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	/* lstat: a symlink at the lock path is not followed, so it is the
+	 * parent that counts. */
+	if (lock_directory(lockpath, lstat(lockpath, &st) == 0 &&
+	    S_ISDIR(st.st_mode), dir, sizeof(dir)) == -1)
+		return -1;
+	return probe_directory(dir, 1, out);
+}
+
+int
+probe_method(const char *lockpath, int is_dir, struct fsprobe *out)
+{
+	char dir[PATH_MAX];
+
+	memset(out, 0, sizeof(*out));
+	if (lock_directory(lockpath, is_dir, dir, sizeof(dir)) == -1 ||
+	    probe_directory(dir, 0, out) == -1)
+		return -1;
+	return out->method;
 }

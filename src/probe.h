@@ -50,6 +50,15 @@ struct fsprobe {
 int probe_path(const char *lockpath, struct fsprobe *out);
 
 /*
+ * The same for `auto`, which wants only the method, at the least cost:
+ * the caller has looked at lockpath already and says whether it is a
+ * directory; a local filesystem is known by its statfs magic without the
+ * mount table, and out->dir is resolved only when the mount table needs
+ * it.  Returns the method, or -1 with errno set as probe_path().
+ */
+int probe_method(const char *lockpath, int is_dir, struct fsprobe *out);
+
+/*
  * Chooses the method from fstype, subtype and options, sets method and
  * reason, and returns the method.  Never fails: an unknown filesystem gets
  * DLOCK_LOCKFILE.  The same mount always gives the same answer.
