@@ -244,21 +244,61 @@ drain(int fd)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 }
+
+/*
+ * Whether the events on the watch include the removal of the lock's own
+ * name.  The others (the breaker lock, a temporary name, files that have
+ * nothing to do with the lock) free nothing: waking every waiter for
+ * them only has them all try in vain.  A lost event counts as a release.
+ */
+static int
+lock_name_removed(struct dlock *lk)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *slash = strrchr(lk->path, '/');
+	const char *base = slash != NULL ? slash + 1 : lk->path;
+	const struct inotify_event *ev;
+	int removed = *base == '\0';
+	ssize_t n;
+
+	while ((n = read(lk->watch, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;
+		    p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(void *)p;
+			if ((ev->mask & IN_Q_OVERFLOW) ||
+			    (ev->len > 0 && strcmp(ev->name, base) == 0))
+				removed = 1;
+		}
+	}
+	return removed;
+}
 #endif
 
-/* A nap between polls (see nap()) that a release seen by the watch cuts
- * short. */
+/*
+ * A nap between polls (see nap()) that the removal of the lock's name,
+ * seen by the watch, cuts short.
+ */
 static int
 pause_between_polls(struct dlock *lk, long delay_ns,
     const struct timespec *deadline, const sigset_t *mask)
 {
-	if (nap(lk->watch, deadline, delay_ns, mask) < 0)
-		return -1;
+	struct timespec until, left;
+
+	deadline_set(&until, (double)delay_ns / 1e9);
+	if (deadline != NULL && (deadline->tv_sec < until.tv_sec ||
+	    (deadline->tv_sec == until.tv_sec &&
+	    deadline->tv_nsec < until.tv_nsec)))
+		until = *deadline;
+	for (;;) {
+		if (nap(lk->watch, &until, delay_ns, mask) < 0)
+			return -1;
 #ifdef __linux__
-	if (lk->watch >= 0)
-		drain(lk->watch);
+		if (lk->watch >= 0 && lock_name_removed(lk))
+			return 0;
 #endif
-	return 0;
+		if (lk->watch < 0 || !deadline_left(&until, &left))
+			return 0;
+	}
 }
 
 int

@@ -24,6 +24,14 @@
  *   lockfile  open(O_CREAT|O_EXCL|O_WRONLY) + close + unlink
  *   mkdir     mkdir + rmdir
  *
+ * and, for the two methods that hold a lock by a name, against the floor
+ * of their protocol (design sections 3 and 6): the lock published whole
+ * with a record as long as dlock's (an unnamed file, written, linked into
+ * place; for mkdir, inside the new directory), and on release the
+ * breaker lock published the same way, the lock removed, the breaker
+ * removed.  What dlock does beyond that floor is its own cost; what the
+ * floor costs beyond the raw calls is the price of the protocol.
+ *
  * Batches of the two alternate (dlock, raw, raw, dlock, ...) so that a
  * noisy moment hits both alike; each side's figure is the median of its
  * per-batch nanoseconds per operation.  One line of tab-separated values
@@ -38,6 +46,10 @@ struct side {
 	dlock_t *lk;
 	int fd;
 	const char *path;
+	/* The protocol floor only. */
+	const char *dir, *inner, *breaker;
+	char record[DLOCK_RECORD_MAX];
+	size_t reclen;
 };
 
 static int
@@ -84,6 +96,46 @@ raw_mkdir_op(struct side *s)
 	if (mkdir(s->path, 0755) < 0)
 		return -1;
 	return rmdir(s->path);
+}
+
+/* An unnamed file holding data, linked in as target. */
+static int
+publish_whole(const char *dir, const char *target, const char *data,
+    size_t len)
+{
+	char proc[64];
+	int fd, rc;
+
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rc = write(fd, data, len) == (ssize_t)len &&
+	    linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW) == 0 ?
+	    0 : -1;
+	close(fd);
+	return rc;
+}
+
+static int
+floor_lockfile_op(struct side *s)
+{
+	if (publish_whole(s->dir, s->path, s->record, s->reclen) < 0 ||
+	    publish_whole(s->dir, s->breaker, s->record, s->reclen) < 0 ||
+	    unlink(s->path) < 0)
+		return -1;
+	return unlink(s->breaker);
+}
+
+static int
+floor_mkdir_op(struct side *s)
+{
+	if (mkdir(s->path, 0755) < 0 ||
+	    publish_whole(s->path, s->inner, s->record, s->reclen) < 0 ||
+	    publish_whole(s->dir, s->breaker, s->record, s->reclen) < 0 ||
+	    unlink(s->inner) < 0 || rmdir(s->path) < 0)
+		return -1;
+	return unlink(s->breaker);
 }
 
 static const char *
@@ -138,6 +190,30 @@ raw_setup(struct side *s, int method, const char *dir)
 	}
 }
 
+/* Sets up the protocol floor of a method held by a name, with a record
+ * of reclen bytes; returns 0 when the method has none. */
+static int
+floor_setup(struct side *s, int method, const char *dir, size_t reclen)
+{
+	char name[64];
+
+	if (method != DLOCK_LOCKFILE && method != DLOCK_MKDIR)
+		return 0;
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->op = method == DLOCK_LOCKFILE ? floor_lockfile_op : floor_mkdir_op;
+	snprintf(name, sizeof(name), "micro-floor-%s",
+	    dlock_method_name(method));
+	s->dir = dir;
+	s->path = join(dir, name);
+	s->inner = join(s->path, "owner");
+	s->breaker = join(dir, "micro-floor.break");
+	s->reclen = reclen > 0 && reclen < sizeof(s->record) ? reclen : 160;
+	memset(s->record, 'x', s->reclen - 1);
+	s->record[s->reclen - 1] = '\n';
+	return 1;
+}
+
 /* Runs n operations; returns nanoseconds per operation, or -1. */
 static double
 run_batch(struct side *s, long n)
@@ -173,8 +249,9 @@ calibrate(struct side *s, double ms)
 
 /* What the lock holds while taken: the owner record, for the methods
  * that write one.  Tells the reader of the report that the raw baseline
- * of those methods (which writes nothing) is a lower bound. */
-static void
+ * of those methods (which writes nothing) is a lower bound.  Returns the
+ * record's length, or 0. */
+static size_t
 describe_record(const dlock_t *lk, int method, char *out, size_t size)
 {
 	char buf[DLOCK_RECORD_MAX + 1], *inner = NULL, *nl;
@@ -188,25 +265,25 @@ describe_record(const dlock_t *lk, int method, char *out, size_t size)
 	if (method == DLOCK_MKDIR) {
 		d = opendir(path);
 		if (d == NULL)
-			return;
+			return 0;
 		while ((de = readdir(d)) != NULL && inner == NULL)
 			if (strcmp(de->d_name, ".") != 0 &&
 			    strcmp(de->d_name, "..") != 0)
 				inner = join(path, de->d_name);
 		closedir(d);
 		if (inner == NULL)
-			return;
+			return 0;
 		path = inner;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	free(inner);
 	if (fd < 0)
-		return;
+		return 0;
 	len = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (len <= 0) {
 		snprintf(out, size, "owner record empty");
-		return;
+		return 0;
 	}
 	buf[len] = '\0';
 	if ((nl = strchr(buf, '\n')) != NULL)
@@ -216,21 +293,25 @@ describe_record(const dlock_t *lk, int method, char *out, size_t size)
 			*p = ' ';
 	snprintf(out, size, "writes an owner record of %zd bytes: %.48s...",
 	    len, buf);
+	return (size_t)len;
 }
 
 static void
 print_header(void)
 {
 	printf("#method\tstatus\tdlock_ns\traw_ns\tratio\tratio_lo\t"
-	    "ratio_hi\tper_batch\traw\tnote\tpair_median\n");
+	    "ratio_hi\tper_batch\traw\tnote\tpair_median\tfloor_ns\t"
+	    "floor_ratio\n");
 }
 
 static void
 bench_method(const char *dir, int method, int batches, double ms)
 {
 	struct dlock_options opts;
-	struct side d = { .op = dlock_op }, r;
-	double *dn, *rn, *ratio, x, y, pair;
+	struct side d = { .op = dlock_op }, r, f;
+	double *dn, *rn, *fn, *ratio, x, y, z = -1, pair;
+	size_t reclen = 0;
+	int has_floor;
 	char name[64], note[160] = "-";
 	const char *mname = dlock_method_name(method);
 	long n;
@@ -258,12 +339,14 @@ bench_method(const char *dir, int method, int batches, double ms)
 		return;
 	}
 	if (method == DLOCK_LOCKFILE || method == DLOCK_MKDIR)
-		describe_record(d.lk, method, note, sizeof(note));
+		reclen = describe_record(d.lk, method, note, sizeof(note));
 	dlock_unlock(d.lk);
 	raw_setup(&r, method, dir);
+	has_floor = floor_setup(&f, method, dir, reclen);
 
 	n = calibrate(&d, ms);
-	if (n < 0 || calibrate(&r, ms) < 0) {
+	if (n < 0 || calibrate(&r, ms) < 0 ||
+	    (has_floor && calibrate(&f, ms) < 0)) {
 		printf("%s\terror\t-\t-\t-\t-\t-\t-\t%s\t%s side failed: %s\n",
 		    mname, raw_description(method), n < 0 ? "dlock" : "raw",
 		    strerror(errno));
@@ -272,39 +355,50 @@ bench_method(const char *dir, int method, int batches, double ms)
 	}
 	dn = calloc((size_t)batches, sizeof(*dn));
 	rn = calloc((size_t)batches, sizeof(*rn));
+	fn = calloc((size_t)batches, sizeof(*fn));
 	ratio = calloc((size_t)batches, sizeof(*ratio));
-	if (dn == NULL || rn == NULL || ratio == NULL)
+	if (dn == NULL || rn == NULL || fn == NULL || ratio == NULL)
 		err(2, "calloc");
 	for (b = 0; b < batches; b++) {
 		if (b % 2 == 0) {
 			x = run_batch(&d, n);
 			y = run_batch(&r, n);
+			z = has_floor ? run_batch(&f, n) : 0;
 		} else {
+			z = has_floor ? run_batch(&f, n) : 0;
 			y = run_batch(&r, n);
 			x = run_batch(&d, n);
 		}
-		if (x < 0 || y < 0) {
+		if (x < 0 || y < 0 || z < 0) {
 			printf("%s\terror\t-\t-\t-\t-\t-\t-\t%s\t%s side "
 			    "failed: %s\n", mname, raw_description(method),
-			    x < 0 ? "dlock" : "raw", strerror(errno));
+			    x < 0 ? "dlock" : y < 0 ? "raw" : "floor",
+			    strerror(errno));
 			dlock_close(d.lk);
 			return;
 		}
 		dn[b] = x;
 		rn[b] = y;
+		fn[b] = z;
 		ratio[b] = x / y;
 	}
 	x = median_double(dn, (size_t)batches);
 	y = median_double(rn, (size_t)batches);
+	z = median_double(fn, (size_t)batches);
 	pair = median_double(ratio, (size_t)batches);	/* sorts ratio */
-	printf("%s\tok\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%ld\t%s\t%s\t%.3f\n",
+	printf("%s\tok\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%ld\t%s\t%s\t%.3f\t",
 	    mname, x, y, x / y, ratio[0], ratio[batches - 1], n,
 	    raw_description(method), note, pair);
+	if (has_floor)
+		printf("%.0f\t%.3f\n", z, x / z);
+	else
+		printf("-\t-\n");
 	dlock_close(d.lk);
 	if (r.fd >= 0)
 		close(r.fd);
 	free(dn);
 	free(rn);
+	free(fn);
 	free(ratio);
 }
 
