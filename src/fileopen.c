@@ -85,16 +85,15 @@ open_lock_file(struct dlock *lk, int want_write)
 	/* Knowing whether the file is new lets a fall back to a lockfile
 	 * remove it again (see lock.c).  A file seen a moment ago is opened
 	 * as it is; if it has gone meanwhile, it is created. */
-	fd = -1;
-	if (seen > 0 && (fd = open(lk->path, access_mode | base)) < 0 &&
-	    errno == ENOENT)
+	fd = seen > 0 ? open(lk->path, access_mode | base) : -1;
+	if (fd < 0 && seen > 0 && errno == ENOENT)
 		seen = -1;
-	if (seen <= 0 && create) {
+	if (fd < 0 && seen <= 0 && create) {
 		fd = open(lk->path, access_mode | O_CREAT | O_EXCL | base,
 		    lk->mode);
 		lk->created = fd >= 0;
 	}
-	if (seen <= 0 && fd < 0 && (!create || errno == EEXIST))
+	if (fd < 0 && seen <= 0 && (!create || errno == EEXIST))
 		fd = open(lk->path, access_mode | base);
 	if (fd < 0) {
 		first = errno;
