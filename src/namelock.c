@@ -276,7 +276,8 @@ lock_name_removed(struct dlock *lk)
 
 /*
  * A nap between polls (see nap()) that the removal of the lock's name,
- * seen by the watch, cuts short.
+ * seen by the watch, cuts short.  Returns 1 when it did, 0 when the nap
+ * ran its course, -1 as nap().
  */
 static int
 pause_between_polls(struct dlock *lk, long delay_ns,
@@ -294,7 +295,7 @@ pause_between_polls(struct dlock *lk, long delay_ns,
 			return -1;
 #ifdef __linux__
 		if (lk->watch >= 0 && lock_name_removed(lk))
-			return 0;
+			return 1;
 #endif
 		if (lk->watch < 0 || !deadline_left(&until, &left))
 			return 0;
@@ -308,7 +309,8 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 	unsigned int attempt = 0;
 	int interruptible = lk->flags & DLOCK_INTERRUPTIBLE;
 	sigset_t all, caller;
-	int rc, saved;
+	struct stat st;
+	int rc, saved, released = 0;
 
 #ifdef __linux__
 	/*
@@ -327,8 +329,17 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 		pthread_sigmask(SIG_BLOCK, &all, &caller);
 	}
 	for (;;) {
-		/* The watch is set before each try: no release is missed. */
-		rc = name_try(lk, shared);
+		/* The watch is set before each try: no release is missed.
+		 * After a release that another waiter has already turned
+		 * into its own lock, a try would only cost a failed publish
+		 * and a judgement of a lock just made: when every waiter
+		 * wakes at once, that is most of what they spend. */
+		if (released && lstat(lk->path, &st) == 0) {
+			rc = -1;
+			errno = EWOULDBLOCK;
+		} else {
+			rc = name_try(lk, shared);
+		}
 		if (rc == 0 || errno != EWOULDBLOCK)
 			break;
 		if (deadline != NULL && !deadline_left(deadline, &left)) {
@@ -340,6 +351,7 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 		    lk->poll_cap_ns), deadline, interruptible ? &caller : NULL);
 		if (rc < 0)
 			break;
+		released = rc == 1;
 	}
 	if (interruptible) {
 		saved = errno;
