@@ -452,7 +452,9 @@ probe_directory(const char *dir, int resolve, struct fsprobe *out)
 #ifdef DLOCK_TEST_HOOKS
 	apply_test_hooks(&dev_major, &dev_minor, &magic);
 #endif
-	rc = find_mount(dev_major, dev_minor, out->dir, out);
+	/* Unresolved, the directory matches by device alone: a mount-point
+	 * prefix of a path with symlinks in it could name the wrong mount. */
+	rc = find_mount(dev_major, dev_minor, resolve ? out->dir : "", out);
 	if (rc == -1 && errno == ENOENT && !resolve) {
 		if (realpath(dir, out->dir) == NULL)
 			return -1;
