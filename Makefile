@@ -1,72 +1,58 @@
 # SPDX-License-Identifier: ISC
-# dlock: a POSIX file-lock command and library.  See README.
+# dlock: a POSIX file-lock command and library.  See README; the settings
+# are in config.mk.
+#
+#   include/  the one public header, dlock.h
+#   lib/      libdlock: locking, owner records, staleness, probing, waiting
+#   cmd/      the dlock command, which sees only include/
 
-VERSION = 0.1.0
-SOVERSION = 0
+include config.mk
 
-PREFIX = /usr/local
-BINDIR = $(PREFIX)/bin
-LIBDIR = $(PREFIX)/lib
-INCLUDEDIR = $(PREFIX)/include
-MANDIR = $(PREFIX)/share/man
-PKGCONFIGDIR = $(LIBDIR)/pkgconfig
-BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
-# Prepended to every installed path, for staged installs and packages.
-DESTDIR =
+LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
+	lib/method_fcntl.c lib/method_flock.c lib/method_lockfile.c \
+	lib/method_mkdir.c lib/namelock.c lib/look.c lib/stale.c \
+	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
+	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c
+CMD_SRC = cmd/main.c cmd/run.c cmd/report.c cmd/numbers.c \
+	cmd/subcommands.c cmd/waitline.c
+LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
+CMD_HDR = include/dlock.h cmd/cli.h cmd/numbers.h
 
-CC = cc
-OPT = -O2 -g
-WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-	-Wformat=2 -Wvla
-# Warnings are errors in development builds; packagers may set WERROR=.
-WERROR = -Werror
-CFLAGS = $(OPT) $(WARN) $(WERROR)
-CPPFLAGS =
-LDFLAGS =
-SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LIB_CFLAGS = -std=c11 -fPIC -Iinclude -Ilib \
+	$(CPPFLAGS) $(CFLAGS)
+# The command is compiled against the public header alone.
+CMD_CFLAGS = -std=c11 -Iinclude -Icmd $(CPPFLAGS) $(CFLAGS)
 
-B = build
-ALL_CFLAGS = -std=c11 -fPIC -Isrc $(CPPFLAGS) $(CFLAGS)
-
-LIB_SRC = src/lock.c src/deadline.c src/kwait.c src/fileopen.c \
-	src/method_fcntl.c src/method_flock.c src/method_lockfile.c \
-	src/method_mkdir.c src/namelock.c src/owner.c src/stale.c \
-	src/breaker.c src/publish.c src/kernlocks.c src/inspect.c src/record.c src/identity.c \
-	src/probe.c src/mountinfo.c
-CMD_SRC = src/main.c src/run.c src/report.c src/parse.c src/subcommands.c \
-	src/waitline.c
-HDR = src/dlock.h src/dlock_int.h src/record.h src/probe.h src/cli.h \
-	src/parse.h
-
-LIB_OBJ = $(LIB_SRC:src/%.c=$(B)/%.o)
-CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/%.o)
-# The program runs once per wrapped job, and most of what a wrapper costs
-# is starting a process: a dynamically linked program spends about half a
-# millisecond in the loader and the C library's start-up before main()
-# (make bench).  So where musl-gcc is installed, the program is linked
-# statically against musl, from a build of the library of its own.
-# CMD_CC= links it with $(CC) against libdlock.a instead, dynamically.
-CMD_CC = $(shell command -v musl-gcc >/dev/null 2>&1 && echo musl-gcc)
-STATIC_OBJ = $(LIB_SRC:src/%.c=$(B)/static/%.o) \
-	$(CMD_SRC:src/%.c=$(B)/static/%.o)
+LIB_OBJ = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
+CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
 # Test builds: the same sources with the test hooks of probe.c compiled in,
 # so recorded mount tables can stand in for filesystems not at hand.
-HOOK_LIB_OBJ = $(LIB_SRC:src/%.c=$(B)/hooks/%.o)
-HOOK_CMD_OBJ = $(CMD_SRC:src/%.c=$(B)/hooks/%.o)
+HOOK_LIB_OBJ = $(LIB_SRC:lib/%.c=$(B)/hooks/%.o)
+HOOK_CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/hooks/%.o)
 
 LIB_TESTS = lock record probe namelock stale
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 
+BATS = scripts/run-bats
+
 all: $(B)/dlock $(B)/libdlock.a $(B)/libdlock.so
 
-$(B)/%.o: src/%.c $(HDR)
-	@mkdir -p $(B)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(B)/lib/%.o: lib/%.c $(LIB_HDR)
+	@mkdir -p $(B)/lib
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
-$(B)/hooks/%.o: src/%.c $(HDR)
+$(B)/cmd/%.o: cmd/%.c $(CMD_HDR)
+	@mkdir -p $(B)/cmd
+	$(CC) $(CMD_CFLAGS) -c -o $@ $<
+
+$(B)/hooks/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(B)/hooks
-	$(CC) $(ALL_CFLAGS) -DDLOCK_TEST_HOOKS -c -o $@ $<
+	$(CC) $(LIB_CFLAGS) -DDLOCK_TEST_HOOKS -c -o $@ $<
+
+$(B)/hooks/%.o: cmd/%.c $(CMD_HDR)
+	@mkdir -p $(B)/hooks
+	$(CC) $(CMD_CFLAGS) -c -o $@ $<
 
 $(B)/hooks/libdlock.a: $(HOOK_LIB_OBJ)
 	rm -f $@
@@ -75,61 +61,88 @@ $(B)/hooks/libdlock.a: $(HOOK_LIB_OBJ)
 $(B)/hooks/dlock: $(HOOK_CMD_OBJ) $(B)/hooks/libdlock.a
 	$(CC) $(LDFLAGS) -o $@ $(HOOK_CMD_OBJ) $(B)/hooks/libdlock.a
 
-$(B)/libdlock.a: $(LIB_OBJ)
+# The library's own tests reach its internal functions, so they link the
+# objects as they are.  What is installed is one relocatable object in
+# which every symbol but the exported ones is made local, so that a
+# program linking libdlock.a cannot collide with the library's insides.
+$(B)/libdlock-internal.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
-$(B)/libdlock.so.$(VERSION): $(LIB_OBJ) src/libdlock.map
+$(B)/libdlock.exports: lib/libdlock.map
+	@mkdir -p $(B)
+	sed -n 's/^[[:space:]]*\(dlock_[a-z_]*\);$$/\1/p' lib/libdlock.map >$@
+
+$(B)/libdlock.a: $(LIB_OBJ) $(B)/libdlock.exports
+	$(CC) -r -nostdlib -o $(B)/libdlock.o $(LIB_OBJ)
+	objcopy --keep-global-symbols=$(B)/libdlock.exports $(B)/libdlock.o
+	rm -f $@
+	ar rcs $@ $(B)/libdlock.o
+
+$(B)/libdlock.so.$(VERSION): $(LIB_OBJ) lib/libdlock.map
 	$(CC) -shared -Wl,-soname,libdlock.so.$(SOVERSION) \
-		-Wl,--version-script=src/libdlock.map $(LDFLAGS) \
+		-Wl,--version-script=lib/libdlock.map $(LDFLAGS) \
 		-o $@ $(LIB_OBJ)
 
 $(B)/libdlock.so: $(B)/libdlock.so.$(VERSION)
 	ln -sf libdlock.so.$(VERSION) $(B)/libdlock.so.$(SOVERSION)
 	ln -sf libdlock.so.$(VERSION) $@
 
-$(B)/static/%.o: src/%.c $(HDR)
-	@mkdir -p $(B)/static
-	$(CMD_CC) $(ALL_CFLAGS) -c -o $@ $<
+# Changes when STATIC does, so that the program is linked again.
+$(B)/link-mode: FORCE
+	@mkdir -p $(B)
+	@echo "STATIC=$(STATIC)" | cmp -s - $@ || echo "STATIC=$(STATIC)" >$@
 
-ifeq ($(CMD_CC),)
-$(B)/dlock: $(CMD_OBJ) $(B)/libdlock.a
-	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libdlock.a
+ifeq ($(STATIC),1)
+ifeq ($(shell command -v $(MUSL_CC)),)
+$(error STATIC=1 needs $(MUSL_CC): install musl-tools, or build without STATIC=1)
+endif
+STATIC_OBJ = $(LIB_SRC:lib/%.c=$(B)/static/lib/%.o) \
+	$(CMD_SRC:cmd/%.c=$(B)/static/cmd/%.o)
+
+$(B)/static/lib/%.o: lib/%.c $(LIB_HDR)
+	@mkdir -p $(B)/static/lib
+	$(MUSL_CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(B)/static/cmd/%.o: cmd/%.c $(CMD_HDR)
+	@mkdir -p $(B)/static/cmd
+	$(MUSL_CC) $(CMD_CFLAGS) -c -o $@ $<
+
+$(B)/dlock: $(STATIC_OBJ) $(B)/link-mode
+	$(MUSL_CC) -static $(LDFLAGS) -o $@ $(STATIC_OBJ)
 else
-$(B)/dlock: $(STATIC_OBJ)
-	$(CMD_CC) -static $(LDFLAGS) -o $@ $(STATIC_OBJ)
+$(B)/dlock: $(CMD_OBJ) $(B)/libdlock.a $(B)/link-mode
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libdlock.a
 endif
 
 $(B)/test_%: tests/lib/test_%.c tests/lib/check.h $(B)/hooks/libdlock.a
-	$(CC) $(ALL_CFLAGS) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
+	$(CC) $(LIB_CFLAGS) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
 		$(B)/hooks/libdlock.a -lpthread
 
 # The library tests again, built from source with the sanitizers.
-$(B)/san/test_%: tests/lib/test_%.c tests/lib/check.h $(LIB_SRC) $(HDR)
+$(B)/san/test_%: tests/lib/test_%.c tests/lib/check.h $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(B)/san
-	$(CC) $(ALL_CFLAGS) $(SAN) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
+	$(CC) $(LIB_CFLAGS) $(SAN) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
 		$(LIB_SRC) -lpthread
 
 check: all $(B)/hooks/dlock $(LIB_TEST_BIN) $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(LIB_TEST_BIN) $(SAN_TEST_BIN)
-	scripts/need bats
-	DLOCK=$(CURDIR)/$(B)/dlock DLOCK_HOOKED=$(CURDIR)/$(B)/hooks/dlock \
-		bats tests/cmd
+	$(BATS) $(B)/dlock $(B)/hooks/dlock tests/cmd
 
 # The command tests again, against a build with the sanitizers.
-$(B)/san/dlock: $(LIB_SRC) $(CMD_SRC) $(HDR)
+$(B)/san/dlock: $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
 	@mkdir -p $(B)/san
-	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(CMD_SRC) $(LIB_SRC)
+	$(CC) $(LIB_CFLAGS) $(SAN) -Icmd -o $@ $(CMD_SRC) $(LIB_SRC)
 
-$(B)/san/hooks-dlock: $(LIB_SRC) $(CMD_SRC) $(HDR)
+$(B)/san/hooks-dlock: $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
 	@mkdir -p $(B)/san
-	$(CC) $(ALL_CFLAGS) $(SAN) -DDLOCK_TEST_HOOKS -o $@ $(CMD_SRC) $(LIB_SRC)
+	$(CC) $(LIB_CFLAGS) $(SAN) -Icmd -DDLOCK_TEST_HOOKS -o $@ \
+		$(CMD_SRC) $(LIB_SRC)
 
 check-san: $(B)/san/dlock $(B)/san/hooks-dlock $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(SAN_TEST_BIN)
-	scripts/need bats
-	ASAN_OPTIONS=detect_leaks=1 DLOCK=$(CURDIR)/$(B)/san/dlock \
-		DLOCK_HOOKED=$(CURDIR)/$(B)/san/hooks-dlock bats tests/cmd
+	ASAN_OPTIONS=detect_leaks=1 \
+		$(BATS) $(B)/san/dlock $(B)/san/hooks-dlock tests/cmd
 
 # The library tests under valgrind's leak checker.  test_lock is left out:
 # valgrind 3.19 runs F_OFD_SETLKW as a call that cannot block, so a thread
@@ -147,22 +160,19 @@ check-valgrind: $(VALGRIND_TESTS:%=$(B)/test_%)
 # The tests with another C library or compiler, in a build of their own.
 check-plain: all $(B)/hooks/dlock $(LIB_TEST_BIN)
 	scripts/run-lib-tests $(LIB_TEST_BIN)
-	scripts/need bats
-	DLOCK=$(CURDIR)/$(B)/dlock DLOCK_HOOKED=$(CURDIR)/$(B)/hooks/dlock \
-		bats tests/cmd
+	$(BATS) $(B)/dlock $(B)/hooks/dlock tests/cmd
 
 check-musl:
 	scripts/need musl-gcc
-	$(MAKE) B=$(B)/musl CC=musl-gcc CMD_CC= check-plain
+	$(MAKE) B=$(B)/musl CC=musl-gcc STATIC= check-plain
 
 check-clang:
 	scripts/need clang
-	$(MAKE) B=$(B)/clang CC=clang CMD_CC= check-plain
+	$(MAKE) B=$(B)/clang CC=clang STATIC= check-plain
 
 # Across two hosts on a GlusterFS volume: needs scripts/cluster-up first.
 check-cluster: all
-	scripts/need bats
-	DLOCK=$(CURDIR)/$(B)/dlock bats tests/cluster
+	$(BATS) $(B)/dlock - tests/cluster
 
 analyze:
 	@mkdir -p $(B)
@@ -172,14 +182,14 @@ analyze:
 # it finds is kept in $(B)/fuzz/NAME/ to be turned into regression seeds.
 FUZZ_SECONDS = 200
 FUZZ_TARGETS = record numbers mountinfo
-FUZZ_SRC_record = src/record.c
-FUZZ_SRC_numbers = src/parse.c
-FUZZ_SRC_mountinfo = src/probe.c src/mountinfo.c
+FUZZ_SRC_record = lib/record.c
+FUZZ_SRC_numbers = cmd/numbers.c
+FUZZ_SRC_mountinfo = lib/probe.c lib/mountinfo.c
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(CMD_SRC) $(HDR)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
 	@mkdir -p $(B)/fuzz
-	clang -std=c11 -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_SRC_$*)
+	clang -std=c11 -g -O1 -Iinclude -Ilib -Icmd \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_SRC_$*)
 
 fuzz:
 	scripts/need clang
@@ -187,8 +197,9 @@ fuzz:
 	scripts/fuzz $(B)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Ratios against the raw system calls and the peer tools, in one run;
-# the report goes to $(B)/bench/report.md.
-bench: all
+# the report goes to $(B)/bench/report.md.  The program measured is
+# linked statically (STATIC=1) where musl-gcc is installed.
+bench:
 	scripts/bench
 
 demo: $(B)/dlock
@@ -207,7 +218,6 @@ MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
 	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd
-
 install: all
 	mkdir -p "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" \
 		"$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(INCLUDEDIR)" \
@@ -223,7 +233,7 @@ install: all
 	ln -sf libdlock.so.$(SOVERSION) "$(DESTDIR)$(LIBDIR)/libdlock.so"
 	cp -f $(B)/libdlock.a "$(DESTDIR)$(LIBDIR)/libdlock.a"
 	chmod 644 "$(DESTDIR)$(LIBDIR)/libdlock.a"
-	cp -f src/dlock.h "$(DESTDIR)$(INCLUDEDIR)/dlock.h"
+	cp -f include/dlock.h "$(DESTDIR)$(INCLUDEDIR)/dlock.h"
 	chmod 644 "$(DESTDIR)$(INCLUDEDIR)/dlock.h"
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
@@ -276,5 +286,5 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: all bench check check-cluster check-valgrind check-san check-plain check-musl check-clang analyze fuzz \
+.PHONY: FORCE all bench check check-cluster check-valgrind check-san check-plain check-musl check-clang analyze fuzz \
 	demo install uninstall clean

@@ -6,7 +6,7 @@
 load helpers
 
 ROOT=$(cd -- "$BATS_TEST_DIRNAME/../.." && pwd)
-VERSION=$(sed -n 's/^#define DLOCK_VERSION "\(.*\)"$/\1/p' "$ROOT/src/dlock.h")
+VERSION=$(sed -n 's/^#define DLOCK_VERSION "\(.*\)"$/\1/p' "$ROOT/include/dlock.h")
 
 # The make that runs these tests must not lend its flags or jobserver to
 # the one a test runs.
@@ -16,7 +16,7 @@ run_make() {
 
 # Every public function of dlock.h.
 functions() {
-	grep -o '^[a-z].* \**dlock_[a-z_]*(' "$ROOT/src/dlock.h" |
+	grep -o '^[a-z].* \**dlock_[a-z_]*(' "$ROOT/include/dlock.h" |
 		sed 's/.*\(dlock_[a-z_]*\)($/\1/' | sort -u
 }
 
@@ -85,6 +85,20 @@ manual_example() {
 	[ "$(readlink "$lib/libdlock.so.0")" = "libdlock.so.$VERSION" ]
 	[ -f "$lib/libdlock.so.$VERSION" ] && [ ! -L "$lib/libdlock.so.$VERSION" ]
 	readelf -d "$lib/libdlock.so.$VERSION" | grep -q 'SONAME.*\[libdlock\.so\.0\]'
+}
+
+@test "the installed libdlock.a and libdlock.so export exactly the functions of libdlock.map, which are those of dlock.h" {
+	run_make install DESTDIR="$T/root" PREFIX=/usr
+	lib=$T/root/usr/lib
+	sed -n 's/^[[:space:]]*\(dlock_[a-z_]*\);$/\1/p' "$ROOT/lib/libdlock.map" | sort >"$T/map"
+	diff -u <(functions) "$T/map"
+	# Defined global symbols; the shared object's version node (type A)
+	# names the version, not a symbol.
+	nm -g --defined-only "$lib/libdlock.a" | awk 'NF == 3 { print $3 }' | sort >"$T/archive"
+	diff -u "$T/map" "$T/archive"
+	nm -D -g --defined-only --without-symbol-versions "$lib/libdlock.so.$VERSION" |
+		awk 'NF == 3 && $2 != "A" { print $3 }' | sort >"$T/shared"
+	diff -u "$T/map" "$T/shared"
 }
 
 @test "the installed program, dlock.pc and the library's file name carry the version of dlock.h" {

@@ -6,7 +6,7 @@
 load helpers
 
 MAN=$(cd -- "$BATS_TEST_DIRNAME/../../man" && pwd)
-SRC=$(cd -- "$BATS_TEST_DIRNAME/../../src" && pwd)
+ROOT=$(cd -- "$BATS_TEST_DIRNAME/../.." && pwd)
 
 need_mandoc() {
 	if [ "$(id -u)" = 0 ]; then
@@ -95,14 +95,14 @@ words() {
 	done
 }
 
-@test "dlock(1) and the README list every exit status of src/cli.h" {
+@test "dlock(1) and the README list every exit status of cmd/cli.h" {
 	need_mandoc
 	section "$MAN/dlock.1" "EXIT STATUS" >"$T/exit"
-	codes=$(sed -n 's/^#define EXIT_[A-Z_]*[[:space:]]*\([0-9]*\)$/\1/p' "$SRC/cli.h")
+	codes=$(sed -n 's/^#define EXIT_[A-Z_]*[[:space:]]*\([0-9]*\)$/\1/p' "$ROOT/cmd/cli.h")
 	[ -n "$codes" ]
 	for code in 0 1 $codes; do
 		grep -q "^     $code " "$T/exit" || { echo "dlock(1) lacks $code"; false; }
-		grep -q "^    $code " "$SRC/../README" || { echo "README lacks $code"; false; }
+		grep -q "^    $code " "$ROOT/README" || { echo "README lacks $code"; false; }
 	done
 }
 
@@ -119,12 +119,13 @@ words() {
 	done
 }
 
-@test "each page's ERRORS name only errno values that src/ uses" {
+@test "each page's ERRORS name only errno values that the code uses" {
 	need_mandoc
 	for page in "$MAN"/*.3; do
 		grep -o 'Er E[A-Z0-9]*' "$page" | sed 's/Er //' | sort -u >"$T/errnos"
 		while read -r e; do
-			grep -rqw "$e" "$SRC" || { echo "$page: $e appears nowhere in src/"; false; }
+			grep -rqw "$e" "$ROOT/include" "$ROOT/lib" "$ROOT/cmd" ||
+				{ echo "$page: $e appears nowhere in the code"; false; }
 		done <"$T/errnos"
 	done
 }

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * The lock is the directory LOCKPATH; its owner record is the file "owner"
@@ -52,7 +52,7 @@ mkdir_unpublish(struct dlock *lk)
 	return rmdir(lk->path);
 }
 
-const struct name_ops dlock_mkdir_name_ops = {
+const struct name_ops mkdir_name_ops = {
 	.record_name = "/owner",
 	.publish = mkdir_publish,
 	.unpublish = mkdir_unpublish,
@@ -61,10 +61,10 @@ const struct name_ops dlock_mkdir_name_ops = {
 static int
 mkdir_prepare(struct dlock *lk)
 {
-	return name_prepare(lk, &dlock_mkdir_name_ops);
+	return name_prepare(lk, &mkdir_name_ops);
 }
 
-const struct dlock_ops dlock_mkdir_ops = {
+const struct dlock_ops mkdir_ops = {
 	.name = "mkdir",
 	.prepare = mkdir_prepare,
 	.try_lock = name_try,

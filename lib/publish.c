@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * Making a file appear whole under a name that must not exist yet: the

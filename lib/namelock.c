@@ -15,7 +15,7 @@
 #include <sys/inotify.h>
 #endif
 
-#include "dlock_int.h"
+#include "internal.h"
 #include "probe.h"
 
 /*

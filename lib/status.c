@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 #include "probe.h"
 
 /* Looking at a lock without taking it: dlock_status() and dlock_break(). */
@@ -81,7 +81,7 @@ method_found_at(const char *path)
 	if (S_ISDIR(st.st_mode)) {
 		want = DLOCK_MKDIR;
 		n = snprintf(owner, sizeof(owner), "%s%s", path,
-		    dlock_mkdir_name_ops.record_name);
+		    mkdir_name_ops.record_name);
 		if (n < 0 || (size_t)n >= sizeof(owner))
 			return DLOCK_AUTO;
 		path = owner;

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * A timed wait for a kernel lock that belongs to an open file description

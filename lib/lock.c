@@ -12,15 +12,15 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 #include "probe.h"
 
 /* Adding a method means one file and one row here. */
 static const struct dlock_ops *const method_table[] = {
-	[DLOCK_FCNTL] = &dlock_fcntl_ops,
-	[DLOCK_FLOCK] = &dlock_flock_ops,
-	[DLOCK_LOCKFILE] = &dlock_lockfile_ops,
-	[DLOCK_MKDIR] = &dlock_mkdir_ops,
+	[DLOCK_FCNTL] = &fcntl_ops,
+	[DLOCK_FLOCK] = &flock_ops,
+	[DLOCK_LOCKFILE] = &lockfile_ops,
+	[DLOCK_MKDIR] = &mkdir_ops,
 };
 
 static const char *const method_names[] = {

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 #define NSEC 1000000000L
 

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * The lock is the file LOCKPATH, holding its owner record.  It must appear
@@ -26,7 +26,7 @@ lockfile_unpublish(struct dlock *lk)
 	return unlink(lk->path);
 }
 
-const struct name_ops dlock_lockfile_name_ops = {
+const struct name_ops lockfile_name_ops = {
 	.record_name = NULL,
 	.publish = lockfile_publish,
 	.unpublish = lockfile_unpublish,
@@ -35,10 +35,10 @@ const struct name_ops dlock_lockfile_name_ops = {
 static int
 lockfile_prepare(struct dlock *lk)
 {
-	return name_prepare(lk, &dlock_lockfile_name_ops);
+	return name_prepare(lk, &lockfile_name_ops);
 }
 
-const struct dlock_ops dlock_lockfile_ops = {
+const struct dlock_ops lockfile_ops = {
 	.name = "lockfile",
 	.prepare = lockfile_prepare,
 	.try_lock = name_try,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * Kernel record locks.  Open file description (OFD) locks are preferred:
@@ -94,7 +94,7 @@ fcntl_unlock(struct dlock *lk)
 	return set_lock(lk, F_UNLCK, 0);
 }
 
-const struct dlock_ops dlock_fcntl_ops = {
+const struct dlock_ops fcntl_ops = {
 	.name = "fcntl",
 	.prepare = fcntl_prepare,
 	.try_lock = fcntl_try,

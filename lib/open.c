@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * Opens the file a kernel lock is taken on.  O_NOFOLLOW: a symlink planted

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "parse.h"
+#include "numbers.h"
 
 /*
  * dlock status, dlock break and dlock probe: looking at a lock, or at the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-#ifndef DLOCK_INT_H
-#define DLOCK_INT_H
+#ifndef DLOCK_INTERNAL_H
+#define DLOCK_INTERNAL_H
 
 /* Declarations shared inside libdlock; never installed. */
 
@@ -34,10 +34,10 @@ struct dlock_ops {
 	int (*set_child)(struct dlock *lk, pid_t child);
 };
 
-extern const struct dlock_ops dlock_fcntl_ops;
-extern const struct dlock_ops dlock_flock_ops;
-extern const struct dlock_ops dlock_lockfile_ops;
-extern const struct dlock_ops dlock_mkdir_ops;
+extern const struct dlock_ops fcntl_ops;
+extern const struct dlock_ops flock_ops;
+extern const struct dlock_ops lockfile_ops;
+extern const struct dlock_ops mkdir_ops;
 
 /*
  * Locks held by a name (lockfile, mkdir) share one engine (namelock.c);
@@ -51,8 +51,8 @@ struct name_ops {
 	int (*unpublish)(struct dlock *lk);
 };
 
-extern const struct name_ops dlock_lockfile_name_ops;
-extern const struct name_ops dlock_mkdir_name_ops;
+extern const struct name_ops lockfile_name_ops;
+extern const struct name_ops mkdir_name_ops;
 
 /*
  * A look at what is at a lock path right now: the lock object (the file,
@@ -107,7 +107,7 @@ struct dlock {
 };
 
 
-/* deadline.c */
+/* wait.c */
 void deadline_set(struct timespec *deadline, double timeout);
 int deadline_left(const struct timespec *deadline, struct timespec *left);
 int nap(int fd, const struct timespec *deadline, long max_ns,
@@ -116,7 +116,7 @@ long backoff_ns(unsigned int attempt, long cap_ns);
 int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked);
 
-/* kwait.c */
+/* childwait.c */
 int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int));
 
@@ -125,7 +125,7 @@ struct dlock *handle_new(const struct dlock_options *opts);
 int handle_setup(struct dlock *lk, const char *path);
 void handle_free(struct dlock *lk);
 
-/* owner.c */
+/* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);
 int same_lock(const struct lock_look *a, const struct lock_look *b);
 int lock_is_ours(struct dlock *lk, const struct lock_look *look);
@@ -160,9 +160,9 @@ enum { PUBLISH_UNNAMED, PUBLISH_NAMED, PUBLISH_IN_PLACE };
 int publish_file(const char *dir, const char *target, const char *data,
     size_t len, mode_t mode, int *how, struct stat *st);
 
-/* fileopen.c */
+/* open.c */
 int open_lock_file(struct dlock *lk, int want_write);
 int close_lock_file(struct dlock *lk);
 int write_all(int fd, const char *buf, size_t len);
 
-#endif /* DLOCK_INT_H */
+#endif /* DLOCK_INTERNAL_H */

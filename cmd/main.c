@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "parse.h"
+#include "numbers.h"
 
 /* The dlock command: parses options, then lets the library do the work. */
 

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <sys/file.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * flock(2) locks: whole-file, owned by the open file description, and the
@@ -53,7 +53,7 @@ flock_unlock(struct dlock *lk)
 	return flock(lk->fd, LOCK_UN);
 }
 
-const struct dlock_ops dlock_flock_ops = {
+const struct dlock_ops flock_ops = {
 	.name = "flock",
 	.prepare = flock_prepare,
 	.try_lock = flock_try,

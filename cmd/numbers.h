@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-#ifndef DLOCK_PARSE_H
-#define DLOCK_PARSE_H
+#ifndef DLOCK_NUMBERS_H
+#define DLOCK_NUMBERS_H
 
 /*
  * Strict parsers for numbers given on the command line.  Each accepts the
@@ -13,4 +13,4 @@
 int parse_seconds(const char *s, double max, double *out);
 int parse_integer(const char *s, int64_t min, int64_t max, int64_t *out);
 
-#endif /* DLOCK_PARSE_H */
+#endif /* DLOCK_NUMBERS_H */

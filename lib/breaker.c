@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlock_int.h"
+#include "internal.h"
 
 /*
  * The breaker lock, LOCKPATH.break, serializes everything that removes a

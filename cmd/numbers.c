@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parse.h"
+#include "numbers.h"
 
 /*
  * A duration in seconds: decimal, fraction and exponent allowed as strtod
