@@ -4,6 +4,7 @@
 
 /* Declarations shared inside libdlock; never installed. */
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -13,6 +14,9 @@
 #include "record.h"
 
 struct dlock;
+
+/* The kernel's record-lock call: fcntl(fd, cmd, fl) for F_SETLK and kin. */
+typedef int setlk_call(int fd, int cmd, struct flock *fl);
 
 /*
  * One row per lock method.  try_lock makes a single attempt that never
@@ -86,6 +90,7 @@ struct dlock {
 	int chosen;		/* the method was chosen by auto */
 	int fell_back;		/* ... and fell back to lockfile */
 	int classic;		/* fcntl: the kernel has no OFD locks */
+	setlk_call *setlk;	/* fcntl: fcntl_setlk, or a test's stand-in */
 	int created;		/* the lock file was created by this handle */
 	int path_seen;		/* auto's lstat of path: 1 found, -1 ENOENT,
 				   0 none; open_lock_file() uses it once */
@@ -120,10 +125,15 @@ int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
 int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int));
 
-/* lock.c */
-struct dlock *handle_new(const struct dlock_options *opts);
-int handle_setup(struct dlock *lk, const char *path);
-void handle_free(struct dlock *lk);
+/*
+ * lock.c: dlock_open() with the fcntl method's lock call given, so that a
+ * test can stand in for a filesystem without a lock service (ENOLCK).
+ */
+struct dlock *handle_open(const char *path, const struct dlock_options *opts,
+    setlk_call *setlk);
+
+/* method_fcntl.c */
+int fcntl_setlk(int fd, int cmd, struct flock *fl);
 
 /* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);

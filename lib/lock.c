@@ -118,7 +118,7 @@ auto_method(struct dlock *lk, const char *path)
 	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
 }
 
-struct dlock *
+static struct dlock *
 handle_new(const struct dlock_options *opts)
 {
 	struct dlock_options defaults;
@@ -139,6 +139,7 @@ handle_new(const struct dlock_options *opts)
 		return NULL;
 	lk->method = opts->method;
 	lk->fd = -1;
+	lk->setlk = fcntl_setlk;
 	lk->flags = opts->flags;
 	lk->start = opts->start;
 	lk->length = opts->length;
@@ -147,7 +148,7 @@ handle_new(const struct dlock_options *opts)
 	return lk;
 }
 
-void
+static void
 handle_free(struct dlock *lk)
 {
 	int saved = errno;
@@ -158,7 +159,7 @@ handle_free(struct dlock *lk)
 }
 
 /* Names the path, resolves auto, and prepares the method. */
-int
+static int
 handle_setup(struct dlock *lk, const char *path)
 {
 	if (path == NULL || *path == '\0') {
@@ -178,18 +179,26 @@ handle_setup(struct dlock *lk, const char *path)
 	return lk->ops->prepare(lk);
 }
 
-dlock_t *
-dlock_open(const char *path, const struct dlock_options *opts)
+struct dlock *
+handle_open(const char *path, const struct dlock_options *opts,
+    setlk_call *setlk)
 {
 	struct dlock *lk = handle_new(opts);
 
 	if (lk == NULL)
 		return NULL;
+	lk->setlk = setlk;
 	if (handle_setup(lk, path) < 0) {
 		handle_free(lk);
 		return NULL;
 	}
 	return lk;
+}
+
+dlock_t *
+dlock_open(const char *path, const struct dlock_options *opts)
+{
+	return handle_open(path, opts, fcntl_setlk);
 }
 
 dlock_t *

@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -16,6 +15,12 @@
  * locks for good.
  */
 
+int
+fcntl_setlk(int fd, int cmd, struct flock *fl)
+{
+	return fcntl(fd, cmd, fl);
+}
+
 static int
 set_lock(struct dlock *lk, short type, int wait)
 {
@@ -26,16 +31,10 @@ set_lock(struct dlock *lk, short type, int wait)
 		.l_len = lk->length,
 	};
 
-#ifdef DLOCK_TEST_HOOKS
-	/* Test builds: a filesystem whose lock service is missing. */
-	if (getenv("DLOCK_TEST_ENOLCK") != NULL) {
-		errno = ENOLCK;
-		return -1;
-	}
-#endif
 #ifdef F_OFD_SETLK
 	if (!lk->classic) {
-		if (fcntl(lk->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+		if (lk->setlk(lk->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK,
+		    &fl) == 0)
 			return 0;
 		if (errno != EINVAL)
 			goto busy;
@@ -43,7 +42,7 @@ set_lock(struct dlock *lk, short type, int wait)
 		fl.l_pid = 0;
 	}
 #endif
-	if (fcntl(lk->fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
+	if (lk->setlk(lk->fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
 		return 0;
 busy:
 	/* POSIX lets a busy F_SETLK fail with either EAGAIN or EACCES. */

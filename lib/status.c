@@ -107,7 +107,6 @@ static struct dlock *
 open_for_look(const char *path, const struct dlock_options *opts)
 {
 	struct dlock_options o;
-	struct dlock *lk;
 
 	if (opts != NULL)
 		o = *opts;
@@ -117,14 +116,7 @@ open_for_look(const char *path, const struct dlock_options *opts)
 		o.method = method_found_at(path);
 	/* Looking must not create a lock file. */
 	o.flags |= DLOCK_NOCREATE;
-	lk = handle_new(&o);
-	if (lk == NULL)
-		return NULL;
-	if (handle_setup(lk, path) < 0) {
-		handle_free(lk);
-		return NULL;
-	}
-	return lk;
+	return handle_open(path, &o, fcntl_setlk);
 }
 
 static int
@@ -252,17 +244,9 @@ dlock_probe(const char *path, struct dlock_fsinfo *out)
 		errno = saved;
 		return -1;
 	}
-	memset(out, 0, sizeof(*out));
-	snprintf(out->fstype, sizeof(out->fstype), "%s", probe->fstype);
-	snprintf(out->subtype, sizeof(out->subtype), "%s", probe->subtype);
-	snprintf(out->source, sizeof(out->source), "%s", probe->source);
-	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s",
-	    probe->mountpoint);
-	snprintf(out->options, sizeof(out->options), "%s", probe->options);
 	/* For a directory: the method of lock files in it, which is what
 	 * a user probing a lock directory wants to know. */
-	out->method = probe->method;
-	snprintf(out->reason, sizeof(out->reason), "%s", probe->reason);
+	*out = probe->fs;
 	free(probe);
 	return 0;
 }
