@@ -205,12 +205,12 @@ break_if_unchanged(struct dlock *lk, const struct lock_look *judged, int force)
 		err = ECANCELED;
 	} else if (!force && judge_lock(lk, &now, &verdict) != DLOCK_DEAD) {
 		err = EBUSY;
-	} else if (lk->name->record_name == NULL &&
+	} else if (lk->name_ops->kind == NAME_IS_RECORD &&
 	    !(now.parsed && now.owner.kind == DLOCK_RECORD_V1) &&
 	    kernel_lock_present(lk->path)) {
 		err = EPROTO;
 	} else {
-		rc = lk->name->unpublish(lk);
+		rc = lk->name_ops->unpublish(lk);
 		err = errno;
 		/* Gone already: released through another client of a network
 		 * filesystem whose cache still showed it here. */

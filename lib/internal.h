@@ -26,7 +26,6 @@ typedef int setlk_call(int fd, int cmd, struct flock *fl);
  * polled by wait_poll().
  */
 struct dlock_ops {
-	const char *name;
 	int (*prepare)(struct dlock *lk);
 	int (*try_lock)(struct dlock *lk, int shared);
 	int (*wait_lock)(struct dlock *lk, int shared,
@@ -40,8 +39,8 @@ struct dlock_ops {
 
 extern const struct dlock_ops fcntl_ops;
 extern const struct dlock_ops flock_ops;
-extern const struct dlock_ops lockfile_ops;
-extern const struct dlock_ops mkdir_ops;
+/* The operations of every lock held by a name (namelock.c). */
+extern const struct dlock_ops name_lock_ops;
 
 /*
  * Locks held by a name (lockfile, mkdir) share one engine (namelock.c);
@@ -49,8 +48,16 @@ extern const struct dlock_ops mkdir_ops;
  * the record in it and answers 0 (ours) or -1 with EEXIST (someone's);
  * unpublish removes the lock at lk->path, record and all.
  */
+enum name_kind {
+	NAME_IS_RECORD,		/* lockfile: the lock is the record file */
+	NAME_HOLDS_RECORD	/* mkdir: a directory with the record inside */
+};
+
+/* The record file inside a mkdir lock's directory. */
+#define MKDIR_RECORD_NAME	"owner"
+
 struct name_ops {
-	const char *record_name;	/* NULL: the lock is the record file */
+	enum name_kind kind;
 	int (*publish)(struct dlock *lk, const char *record, size_t len);
 	int (*unpublish)(struct dlock *lk);
 };
@@ -72,6 +79,8 @@ struct lock_look {
 	struct timespec mtime;
 	int parsed;		/* record_parse() accepted the record */
 	int version;		/* record_version(): > 1 is a newer writer */
+	int oversized;		/* more than any record holds, and not a
+				   newer writer's: someone's file, not a lock */
 	struct dlock_owner owner;
 };
 
@@ -96,8 +105,8 @@ struct dlock {
 				   0 none; open_lock_file() uses it once */
 	struct stat path_st;
 
-	/* Locks held by a name. */
-	const struct name_ops *name;
+	/* Locks held by a name; name_ops is NULL for kernel locks. */
+	const struct name_ops *name_ops;
 	struct dlock_owner self;	/* our record, nonce renewed per lock */
 	char *record_path;	/* the file holding the record */
 	char *break_path;	/* the breaker lock, LOCKPATH.break */
@@ -118,6 +127,20 @@ int deadline_left(const struct timespec *deadline, struct timespec *left);
 int nap(int fd, const struct timespec *deadline, long max_ns,
     const sigset_t *mask);
 long backoff_ns(unsigned int attempt, long cap_ns);
+/*
+ * How a polling wait tries and sleeps.  try_lock makes one attempt that
+ * fails with EWOULDBLOCK while the lock is busy; woken says a release cut
+ * the pause before it short.  pause sleeps as nap() does, and returns 1
+ * when a release cut it short, else as nap().
+ */
+struct poll_steps {
+	int (*try_lock)(struct dlock *lk, int shared, int woken);
+	int (*pause)(struct dlock *lk, long delay_ns,
+	    const struct timespec *deadline, const sigset_t *mask);
+};
+int wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
+    long cap_ns, const sigset_t *blocked, const struct poll_steps *steps);
+/* wait_polling() with lk->ops->try_lock and nap(). */
 int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked);
 
@@ -156,15 +179,6 @@ int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
 int kernel_lock_present(const char *path);
 int flock_held(const struct stat *st);
 
-/* namelock.c */
-int name_prepare(struct dlock *lk, const struct name_ops *ops);
-int name_try(struct dlock *lk, int shared);
-int name_wait(struct dlock *lk, int shared, const struct timespec *deadline);
-int name_unlock(struct dlock *lk);
-int name_release(struct dlock *lk);
-int name_heartbeat(struct dlock *lk);
-int name_set_child(struct dlock *lk, pid_t child);
-
 /* publish.c */
 enum { PUBLISH_UNNAMED, PUBLISH_NAMED, PUBLISH_IN_PLACE };
 int publish_file(const char *dir, const char *target, const char *data,
@@ -173,6 +187,17 @@ int publish_file(const char *dir, const char *target, const char *data,
 /* open.c */
 int open_lock_file(struct dlock *lk, int want_write);
 int close_lock_file(struct dlock *lk);
+
+/* files.c */
+/* Closes fd and fails with err, which close(2) cannot overwrite. */
+int fail_closing(int fd, int err);
+/* Reads up to size bytes, to the end of the file; -1 with errno. */
+ssize_t read_full(int fd, char *buf, size_t size);
+/* The same of the file at path, opened read-only with flags besides. */
+ssize_t read_file(const char *path, int flags, char *buf, size_t size);
+/* Writes all of buf; a short write is retried, so -1 carries the cause. */
 int write_all(int fd, const char *buf, size_t len);
+/* dirname(3) without writing into path; ENAMETOOLONG if dir is too small. */
+int parent_dir(const char *path, char *dir, size_t size);
 
 #endif /* DLOCK_INTERNAL_H */

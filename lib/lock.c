@@ -15,12 +15,19 @@
 #include "internal.h"
 #include "probe.h"
 
-/* Adding a method means one file and one row here. */
-static const struct dlock_ops *const method_table[] = {
-	[DLOCK_FCNTL] = &fcntl_ops,
-	[DLOCK_FLOCK] = &flock_ops,
-	[DLOCK_LOCKFILE] = &lockfile_ops,
-	[DLOCK_MKDIR] = &mkdir_ops,
+/*
+ * Adding a method means one file and one row here.  A method that holds
+ * its lock by a name gives only what differs (name_ops); the engine of
+ * namelock.c does the rest.
+ */
+static const struct method {
+	const struct dlock_ops *ops;
+	const struct name_ops *name_ops;	/* NULL for kernel locks */
+} method_table[] = {
+	[DLOCK_FCNTL] = { &fcntl_ops, NULL },
+	[DLOCK_FLOCK] = { &flock_ops, NULL },
+	[DLOCK_LOCKFILE] = { &name_lock_ops, &lockfile_name_ops },
+	[DLOCK_MKDIR] = { &name_lock_ops, &mkdir_name_ops },
 };
 
 static const char *const method_names[] = {
@@ -62,7 +69,17 @@ method_available(int method)
 {
 	return method > 0 &&
 	    method < (int)(sizeof(method_table) / sizeof(method_table[0])) &&
-	    method_table[method] != NULL;
+	    method_table[method].ops != NULL;
+}
+
+/* Sets the method and prepares it. */
+static int
+use_method(struct dlock *lk, int method)
+{
+	lk->method = method;
+	lk->ops = method_table[method].ops;
+	lk->name_ops = method_table[method].name_ops;
+	return lk->ops->prepare(lk);
 }
 
 void
@@ -175,8 +192,7 @@ handle_setup(struct dlock *lk, const char *path)
 			return -1;
 		lk->chosen = 1;
 	}
-	lk->ops = method_table[lk->method];
-	return lk->ops->prepare(lk);
+	return use_method(lk, lk->method);
 }
 
 struct dlock *
@@ -222,8 +238,7 @@ dlock_open_fd(int fd, const struct dlock_options *opts)
 		return NULL;
 	}
 	lk->fd = fd;
-	lk->ops = method_table[lk->method];
-	if (lk->ops->prepare(lk) < 0) {
+	if (use_method(lk, lk->method) < 0) {
 		handle_free(lk);
 		return NULL;
 	}
@@ -240,7 +255,7 @@ fall_back_to_lockfile(struct dlock *lk)
 {
 	int saved = errno;
 
-	if (!lk->chosen || lk->name != NULL || lk->path == NULL ||
+	if (!lk->chosen || lk->name_ops != NULL || lk->path == NULL ||
 	    (saved != ENOLCK && saved != EOPNOTSUPP))
 		return -1;
 	lk->ops->release(lk);
@@ -248,10 +263,8 @@ fall_back_to_lockfile(struct dlock *lk)
 	 * legacy lockfile, stale only after the whole lease. */
 	if (lk->created)
 		unlink(lk->path);
-	lk->method = DLOCK_LOCKFILE;
-	lk->ops = method_table[lk->method];
 	lk->chosen = 0;
-	if (lk->ops->prepare(lk) < 0)
+	if (use_method(lk, DLOCK_LOCKFILE) < 0)
 		return -1;
 	lk->fell_back = 1;
 	return 0;

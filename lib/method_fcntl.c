@@ -94,7 +94,6 @@ fcntl_unlock(struct dlock *lk)
 }
 
 const struct dlock_ops fcntl_ops = {
-	.name = "fcntl",
 	.prepare = fcntl_prepare,
 	.try_lock = fcntl_try,
 	.wait_lock = fcntl_wait,

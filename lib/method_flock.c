@@ -54,7 +54,6 @@ flock_unlock(struct dlock *lk)
 }
 
 const struct dlock_ops flock_ops = {
-	.name = "flock",
 	.prepare = flock_prepare,
 	.try_lock = flock_try,
 	.wait_lock = flock_wait,

@@ -22,20 +22,13 @@ is_lockable(mode_t mode)
 }
 
 static int
-fail_closing(int fd, int err)
-{
-	close(fd);
-	errno = err;
-	return -1;
-}
-
-static int
 starts_like_a_record(int fd)
 {
-	char head[8];
+	char head[RECORD_TAG_LEN + 2];
 
 	return pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
-	    memcmp(head, "dlock/", 6) == 0 && head[6] >= '0' && head[6] <= '9';
+	    memcmp(head, RECORD_TAG, RECORD_TAG_LEN) == 0 &&
+	    head[RECORD_TAG_LEN] >= '0' && head[RECORD_TAG_LEN] <= '9';
 }
 
 /*
@@ -50,7 +43,7 @@ holds_owner_record(int fd, const struct stat *st)
 
 	if (S_ISREG(st->st_mode))
 		return st->st_size > 0 && starts_like_a_record(fd);
-	owner = openat(fd, "owner", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	owner = openat(fd, MKDIR_RECORD_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (owner < 0)
 		return 0;
@@ -127,23 +120,5 @@ close_lock_file(struct dlock *lk)
 	if (lk->owns_fd && lk->fd >= 0)
 		close(lk->fd);
 	lk->fd = -1;
-	return 0;
-}
-
-/* Writes all of buf; a short write is retried, so -1 carries the cause. */
-int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }

@@ -9,7 +9,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
-#include "dlock.h"
+#include "internal.h"
 #include "probe.h"
 
 /*
@@ -293,31 +293,6 @@ probe_choose(struct fsprobe *p)
 	    opt != NULL ? " mounted with " : "", (int)optlen,
 	    opt != NULL ? opt : "", why);
 	return p->fs.method;
-}
-
-/* dirname(3) without writing into path. */
-static int
-parent_dir(const char *path, char *dir, size_t size)
-{
-	size_t len = strlen(path);
-
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	while (len > 0 && path[len - 1] != '/')
-		len--;
-	if (len == 0) {
-		path = ".";
-		len = 1;
-	}
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	if (len >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(dir, path, len);
-	dir[len] = '\0';
-	return 0;
 }
 
 /* The directory that holds a lock: the lock path itself when it is a

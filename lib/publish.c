@@ -45,27 +45,14 @@ linked_after_all(const char *target, const char *data, size_t len,
 	char buf[DLOCK_RECORD_MAX + 2];
 	struct stat there;
 	ssize_t n;
-	int fd;
 
 	if (lstat(target, &there) == 0 && there.st_dev == mine->st_dev &&
 	    there.st_ino == mine->st_ino)
 		return 1;
 	if (len >= sizeof(buf))
 		return 0;
-	fd = open(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, len + 1);
-	close(fd);
+	n = read_file(target, O_NOFOLLOW | O_NONBLOCK, buf, len + 1);
 	return n == (ssize_t)len && memcmp(buf, data, len) == 0;
-}
-
-static int
-fail_closing(int fd, int err)
-{
-	close(fd);
-	errno = err;
-	return -1;
 }
 
 /* An unnamed file (O_TMPFILE) leaves nothing behind whenever we are
