@@ -144,9 +144,14 @@ int wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
 int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked);
 
-/* childwait.c */
-int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
-    int (*blocking_lock)(struct dlock *, int));
+/*
+ * childwait.c: the wait of a kernel lock, blocking_lock(lk, shared) being
+ * its blocking call.  With a deadline, or interruptible, the call runs in
+ * a child, or where the child's lock would not be ours (child_can_lock
+ * 0: classic fcntl locks) the lock is polled.
+ */
+int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
+    int (*blocking_lock)(struct dlock *, int), int child_can_lock);
 
 /*
  * lock.c: dlock_open() with the fcntl method's lock call given, so that a
@@ -169,8 +174,6 @@ int judge_lock(struct dlock *lk, const struct lock_look *look,
 int server_now(const char *dir, struct timespec *now);
 
 /* breaker.c */
-int breaker_take(struct dlock *lk, ino_t *ino);
-void breaker_drop(struct dlock *lk, ino_t ino);
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));

@@ -72,19 +72,8 @@ fcntl_block(struct dlock *lk, int shared)
 static int
 fcntl_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
-	int rc;
-
-	/* An interruptible wait runs in a child too, so that a signal
-	 * arriving just before the blocking call cannot be missed. */
-	if (deadline == NULL && !(lk->flags & DLOCK_INTERRUPTIBLE)) {
-		while ((rc = fcntl_block(lk, shared)) < 0 && errno == EINTR)
-			;
-		return rc;
-	}
 	/* A classic lock taken by a child would be the child's. */
-	if (lk->classic)
-		return wait_poll(lk, shared, deadline, 10 * 1000000L, NULL);
-	return wait_in_child(lk, shared, deadline, fcntl_block);
+	return wait_kernel(lk, shared, deadline, fcntl_block, !lk->classic);
 }
 
 static int

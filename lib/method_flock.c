@@ -35,16 +35,7 @@ flock_block(struct dlock *lk, int shared)
 static int
 flock_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
-	int rc;
-
-	/* An interruptible wait runs in a child too, so that a signal
-	 * arriving just before the blocking call cannot be missed. */
-	if (deadline == NULL && !(lk->flags & DLOCK_INTERRUPTIBLE)) {
-		while ((rc = flock_block(lk, shared)) < 0 && errno == EINTR)
-			;
-		return rc;
-	}
-	return wait_in_child(lk, shared, deadline, flock_block);
+	return wait_kernel(lk, shared, deadline, flock_block, 1);
 }
 
 static int
