@@ -90,21 +90,23 @@ dlock_options_init(struct dlock_options *opts)
 	opts->mode = 0666;
 }
 
+/* 0 for options a handle can be made of, else the errno that says why. */
 static int
-options_valid(const struct dlock_options *o)
+options_error(const struct dlock_options *o)
 {
 	if (o->method != DLOCK_AUTO && !method_available(o->method))
-		return o->method > 0 && o->method < NMETHODS ? -2 : 0;
+		return o->method > 0 && o->method < NMETHODS ? EOPNOTSUPP :
+		    EINVAL;
 	if ((o->flags & ~KNOWN_FLAGS) != 0)
-		return 0;
+		return EINVAL;
 	if (o->start < 0 || o->length < 0)
-		return 0;
+		return EINVAL;
 	/* The last byte of the range must be representable. */
 	if (o->length > 0 && o->start > INT64_MAX - o->length)
-		return 0;
+		return EINVAL;
 	if (!(o->stale >= 0) || isinf(o->stale))
-		return 0;
-	return 1;
+		return EINVAL;
+	return 0;
 }
 
 /*
@@ -140,15 +142,15 @@ handle_new(const struct dlock_options *opts)
 {
 	struct dlock_options defaults;
 	struct dlock *lk;
-	int valid;
+	int err;
 
 	if (opts == NULL) {
 		dlock_options_init(&defaults);
 		opts = &defaults;
 	}
-	valid = options_valid(opts);
-	if (valid <= 0) {
-		errno = valid == -2 ? EOPNOTSUPP : EINVAL;
+	err = options_error(opts);
+	if (err != 0) {
+		errno = err;
 		return NULL;
 	}
 	lk = calloc(1, sizeof(*lk));
