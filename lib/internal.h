@@ -72,7 +72,10 @@ extern const struct name_ops mkdir_name_ops;
  */
 struct lock_look {
 	int exists;		/* something is at the lock path */
-	int kind_mismatch;	/* a directory for lockfile, a file for mkdir */
+	int kind_mismatch;	/* 0, or the errno of what is there instead:
+				   EISDIR a directory for lockfile, ENOTDIR
+				   a file for mkdir, ELOOP a symlink, EINVAL
+				   anything else */
 	int has_record_file;
 	dev_t dev;		/* of the record file, else of the lock */
 	ino_t ino;
@@ -82,6 +85,13 @@ struct lock_look {
 	int oversized;		/* more than any record holds, and not a
 				   newer writer's: someone's file, not a lock */
 	struct dlock_owner owner;
+};
+
+/* What a look at the lock path found, kept for the next step. */
+enum path_seen {
+	PATH_UNSEEN = 0,	/* not looked at, or the look failed */
+	PATH_FOUND,
+	PATH_MISSING		/* ENOENT */
 };
 
 struct dlock {
@@ -101,8 +111,8 @@ struct dlock {
 	int classic;		/* fcntl: the kernel has no OFD locks */
 	setlk_call *setlk;	/* fcntl: fcntl_setlk, or a test's stand-in */
 	int created;		/* the lock file was created by this handle */
-	int path_seen;		/* auto's lstat of path: 1 found, -1 ENOENT,
-				   0 none; open_lock_file() uses it once */
+	enum path_seen path_seen; /* auto's lstat of path, in path_st;
+				   open_lock_file() uses it once */
 	struct stat path_st;
 
 	/* Locks held by a name; name_ops is NULL for kernel locks. */

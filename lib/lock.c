@@ -123,10 +123,10 @@ auto_method(struct dlock *lk, const char *path)
 	int is_dir, method, saved;
 
 	if (lstat(path, &lk->path_st) == 0)
-		lk->path_seen = 1;
+		lk->path_seen = PATH_FOUND;
 	else if (errno == ENOENT)
-		lk->path_seen = -1;
-	is_dir = lk->path_seen > 0 && S_ISDIR(lk->path_st.st_mode);
+		lk->path_seen = PATH_MISSING;
+	is_dir = lk->path_seen == PATH_FOUND && S_ISDIR(lk->path_st.st_mode);
 	probe = malloc(sizeof(*probe));
 	if (probe == NULL)
 		return -1;

@@ -8,9 +8,10 @@
 
 /*
  * The lock is the directory LOCKPATH; its owner record is the file
- * MKDIR_RECORD_NAME inside.  mkdir(2) is atomic even where exclusive creation of a file is
- * not trusted.  Between the mkdir and the record's appearance, readers see
- * a lock with no record, which they judge by its age alone.
+ * MKDIR_RECORD_NAME inside.  mkdir(2) is atomic even where exclusive
+ * creation of a file is not trusted.  Between the mkdir and the record's
+ * appearance, readers see a lock with no record, which they judge by its
+ * age alone.
  */
 
 static int

@@ -78,7 +78,7 @@ int probe_mounts(const char *dir, int resolve, unsigned long fs_magic,
  */
 int probe_choose(struct fsprobe *p);
 
-/* Nonzero if the choice for fstype reads option ("nolock", "local_lock=all"). */
+/* Nonzero if the choice for fstype reads option ("nolock", "local_lock="). */
 int probe_option_matters(const char *fstype, const char *option);
 
 /* The fstype of a local filesystem with this statfs magic, or NULL. */
