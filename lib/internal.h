@@ -15,8 +15,19 @@
 
 struct dlock;
 
-/* The kernel's record-lock call: fcntl(fd, cmd, fl) for F_SETLK and kin. */
-typedef int setlk_call(int fd, int cmd, struct flock *fl);
+/*
+ * The kernel's lock calls, as the kernel-lock methods make them: fcntl(2)
+ * for F_SETLK and its kin, and flock(2).  A test gives stand-ins through
+ * handle_open(), so that a filesystem without a lock service (ENOLCK) can
+ * be had anywhere.
+ */
+struct kernel_calls {
+	int (*setlk)(int fd, int cmd, struct flock *fl);
+	int (*flock)(int fd, int operation);
+};
+
+/* lock.c: the real ones. */
+extern const struct kernel_calls system_lock_calls;
 
 /*
  * One row per lock method.  try_lock makes a single attempt that never
@@ -109,7 +120,7 @@ struct dlock {
 	int chosen;		/* the method was chosen by auto */
 	int fell_back;		/* ... and fell back to lockfile */
 	int classic;		/* fcntl: the kernel has no OFD locks */
-	setlk_call *setlk;	/* fcntl: fcntl_setlk, or a test's stand-in */
+	const struct kernel_calls *kernel;	/* fcntl, flock: the calls */
 	int created;		/* the lock file was created by this handle */
 	enum path_seen path_seen; /* auto's lstat of path, in path_st;
 				   open_lock_file() uses it once */
@@ -163,15 +174,9 @@ int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
 int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int), int child_can_lock);
 
-/*
- * lock.c: dlock_open() with the fcntl method's lock call given, so that a
- * test can stand in for a filesystem without a lock service (ENOLCK).
- */
+/* lock.c: dlock_open() with the kernel's lock calls given. */
 struct dlock *handle_open(const char *path, const struct dlock_options *opts,
-    setlk_call *setlk);
-
-/* method_fcntl.c */
-int fcntl_setlk(int fd, int cmd, struct flock *fl);
+    const struct kernel_calls *kernel);
 
 /* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);

@@ -41,6 +41,17 @@ static const char *const method_names[] = {
 #define NMETHODS (int)(sizeof(method_names) / sizeof(method_names[0]))
 #define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT)
 
+static int
+fcntl_setlk(int fd, int cmd, struct flock *fl)
+{
+	return fcntl(fd, cmd, fl);
+}
+
+const struct kernel_calls system_lock_calls = {
+	.setlk = fcntl_setlk,
+	.flock = flock,
+};
+
 /* Polling methods back off to at most this between attempts. */
 #define POLL_CAP_NS (50 * 1000000L)
 
@@ -158,7 +169,7 @@ handle_new(const struct dlock_options *opts)
 		return NULL;
 	lk->method = opts->method;
 	lk->fd = -1;
-	lk->setlk = fcntl_setlk;
+	lk->kernel = &system_lock_calls;
 	lk->flags = opts->flags;
 	lk->start = opts->start;
 	lk->length = opts->length;
@@ -199,13 +210,13 @@ handle_setup(struct dlock *lk, const char *path)
 
 struct dlock *
 handle_open(const char *path, const struct dlock_options *opts,
-    setlk_call *setlk)
+    const struct kernel_calls *kernel)
 {
 	struct dlock *lk = handle_new(opts);
 
 	if (lk == NULL)
 		return NULL;
-	lk->setlk = setlk;
+	lk->kernel = kernel;
 	if (handle_setup(lk, path) < 0) {
 		handle_free(lk);
 		return NULL;
@@ -216,7 +227,7 @@ handle_open(const char *path, const struct dlock_options *opts,
 dlock_t *
 dlock_open(const char *path, const struct dlock_options *opts)
 {
-	return handle_open(path, opts, fcntl_setlk);
+	return handle_open(path, opts, &system_lock_calls);
 }
 
 dlock_t *

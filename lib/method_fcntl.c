@@ -15,12 +15,6 @@
  * locks for good.
  */
 
-int
-fcntl_setlk(int fd, int cmd, struct flock *fl)
-{
-	return fcntl(fd, cmd, fl);
-}
-
 static int
 set_lock(struct dlock *lk, short type, int wait)
 {
@@ -33,7 +27,7 @@ set_lock(struct dlock *lk, short type, int wait)
 
 #ifdef F_OFD_SETLK
 	if (!lk->classic) {
-		if (lk->setlk(lk->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK,
+		if (lk->kernel->setlk(lk->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK,
 		    &fl) == 0)
 			return 0;
 		if (errno != EINVAL)
@@ -42,7 +36,7 @@ set_lock(struct dlock *lk, short type, int wait)
 		fl.l_pid = 0;
 	}
 #endif
-	if (lk->setlk(lk->fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
+	if (lk->kernel->setlk(lk->fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
 		return 0;
 busy:
 	/* POSIX lets a busy F_SETLK fail with either EAGAIN or EACCES. */

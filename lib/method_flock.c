@@ -23,13 +23,14 @@ flock_prepare(struct dlock *lk)
 static int
 flock_try(struct dlock *lk, int shared)
 {
-	return flock(lk->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
+	return lk->kernel->flock(lk->fd,
+	    (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
 }
 
 static int
 flock_block(struct dlock *lk, int shared)
 {
-	return flock(lk->fd, shared ? LOCK_SH : LOCK_EX);
+	return lk->kernel->flock(lk->fd, shared ? LOCK_SH : LOCK_EX);
 }
 
 static int
@@ -41,7 +42,7 @@ flock_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 static int
 flock_unlock(struct dlock *lk)
 {
-	return flock(lk->fd, LOCK_UN);
+	return lk->kernel->flock(lk->fd, LOCK_UN);
 }
 
 const struct dlock_ops flock_ops = {

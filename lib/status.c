@@ -111,7 +111,7 @@ open_for_look(const char *path, const struct dlock_options *opts)
 		o.method = method_found_at(path);
 	/* Looking must not create a lock file. */
 	o.flags |= DLOCK_NOCREATE;
-	return handle_open(path, &o, fcntl_setlk);
+	return handle_open(path, &o, &system_lock_calls);
 }
 
 static int

@@ -14,12 +14,12 @@
 /*
  * A kernel lock that the filesystem refuses with ENOLCK (NFS without its
  * lock service): auto falls back to a lockfile, an explicit -m fcntl does
- * not.  The handles are opened with a lock call that answers as such a
- * filesystem would.
+ * not.  The handles are opened with kernel lock calls that answer as such
+ * a filesystem would.
  */
 
 static int
-no_lock_service(int fd, int cmd, struct flock *fl)
+refuse_setlk(int fd, int cmd, struct flock *fl)
 {
 	(void)fd;
 	(void)cmd;
@@ -27,6 +27,20 @@ no_lock_service(int fd, int cmd, struct flock *fl)
 	errno = ENOLCK;
 	return -1;
 }
+
+static int
+refuse_flock(int fd, int operation)
+{
+	(void)fd;
+	(void)operation;
+	errno = ENOLCK;
+	return -1;
+}
+
+static const struct kernel_calls no_lock_service = {
+	.setlk = refuse_setlk,
+	.flock = refuse_flock,
+};
 
 static void
 read_lock_file(const char *path, char *buf, size_t size)
@@ -47,15 +61,13 @@ test_auto_falls_back(const char *lock, double timeout)
 	char record[DLOCK_RECORD_MAX + 1];
 	dlock_t *lk;
 
-	lk = handle_open(lock, NULL, no_lock_service);
+	lk = handle_open(lock, NULL, &no_lock_service);
 	CHECK(lk != NULL, "open with auto: %s", strerror(errno));
 	if (lk == NULL)
 		return;
-	if (dlock_method(lk) != DLOCK_FCNTL) {
-		/* Not a filesystem auto gives a kernel lock: nothing to do. */
-		dlock_close(lk);
-		return;
-	}
+	CHECK(dlock_method(lk) == DLOCK_FCNTL || dlock_method(lk) == DLOCK_FLOCK,
+	    "auto under /tmp chooses a kernel lock (%s)",
+	    dlock_method_name(dlock_method(lk)));
 	CHECK(dlock_lock(lk, LOCK_EX, timeout) == 0,
 	    "auto with ENOLCK takes the lock (timeout %g): %s", timeout,
 	    strerror(errno));
@@ -71,22 +83,23 @@ test_auto_falls_back(const char *lock, double timeout)
 }
 
 static void
-test_fcntl_given_fails(const char *lock)
+test_method_given_fails(const char *lock, int method)
 {
 	struct dlock_options o;
 	dlock_t *lk;
 
 	dlock_options_init(&o);
-	o.method = DLOCK_FCNTL;
-	lk = handle_open(lock, &o, no_lock_service);
-	CHECK(lk != NULL, "open with fcntl: %s", strerror(errno));
+	o.method = method;
+	lk = handle_open(lock, &o, &no_lock_service);
+	CHECK(lk != NULL, "open with %s: %s", dlock_method_name(method),
+	    strerror(errno));
 	if (lk == NULL)
 		return;
 	errno = 0;
 	CHECK(dlock_lock(lk, LOCK_EX, 0) == -1 && errno == ENOLCK &&
-	    !dlock_fell_back(lk) && dlock_method(lk) == DLOCK_FCNTL,
-	    "fcntl given with ENOLCK is an error, not a fall back (%s)",
-	    strerror(errno));
+	    !dlock_fell_back(lk) && dlock_method(lk) == method,
+	    "%s given with ENOLCK is an error, not a fall back (%s)",
+	    dlock_method_name(method), strerror(errno));
 	dlock_close(lk);
 	unlink(lock);
 }
@@ -103,7 +116,8 @@ main(void)
 	snprintf(lock, sizeof(lock), "%s/lock", tmp);
 	test_auto_falls_back(lock, 0);
 	test_auto_falls_back(lock, 5);
-	test_fcntl_given_fails(lock);
+	test_method_given_fails(lock, DLOCK_FCNTL);
+	test_method_given_fails(lock, DLOCK_FLOCK);
 	rmdir(tmp);
 	return check_summary("fallback");
 }
