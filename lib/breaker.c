@@ -168,7 +168,8 @@ breaker_take_waiting(struct dlock *lk, ino_t *ino)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		nap(-1, &deadline, backoff_ns(++attempt, 5 * 1000000L), NULL);
+		sleep_up_to(-1, &deadline, backoff_ns(++attempt, 5 * 1000000L),
+		    NULL);
 	}
 }
 

@@ -145,14 +145,14 @@ struct dlock {
 /* wait.c */
 void deadline_set(struct timespec *deadline, double timeout);
 int deadline_left(const struct timespec *deadline, struct timespec *left);
-int nap(int fd, const struct timespec *deadline, long max_ns,
+int sleep_up_to(int fd, const struct timespec *deadline, long max_ns,
     const sigset_t *mask);
 long backoff_ns(unsigned int attempt, long cap_ns);
 /*
  * How a polling wait tries and sleeps.  try_lock makes one attempt that
  * fails with EWOULDBLOCK while the lock is busy; woken says a release cut
- * the pause before it short.  pause sleeps as nap() does, and returns 1
- * when a release cut it short, else as nap().
+ * the pause before it short.  pause sleeps as sleep_up_to() does, and
+ * returns 1 when a release cut it short, else as sleep_up_to().
  */
 struct poll_steps {
 	int (*try_lock)(struct dlock *lk, int shared, int woken);
@@ -161,7 +161,7 @@ struct poll_steps {
 };
 int wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked, const struct poll_steps *steps);
-/* wait_polling() with lk->ops->try_lock and nap(). */
+/* wait_polling() with lk->ops->try_lock and sleep_up_to(). */
 int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked);
 

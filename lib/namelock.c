@@ -272,9 +272,9 @@ lock_name_removed(struct dlock *lk)
 #endif
 
 /*
- * A nap between polls (see nap()) that the removal of the lock's name,
- * seen by the watch, cuts short.  Returns 1 when it did, 0 when the nap
- * ran its course, -1 as nap().
+ * A sleep between polls (see sleep_up_to()) that the removal of the lock's
+ * name, seen by the watch, cuts short.  Returns 1 when it did, 0 when the
+ * sleep ran its course, -1 as sleep_up_to().
  */
 static int
 pause_between_polls(struct dlock *lk, long delay_ns,
@@ -288,7 +288,7 @@ pause_between_polls(struct dlock *lk, long delay_ns,
 	    deadline->tv_nsec < until.tv_nsec)))
 		until = *deadline;
 	for (;;) {
-		if (nap(lk->watch, &until, delay_ns, mask) < 0)
+		if (sleep_up_to(lk->watch, &until, delay_ns, mask) < 0)
 			return -1;
 #ifdef __linux__
 		if (lk->watch >= 0 && lock_name_removed(lk))

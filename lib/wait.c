@@ -60,7 +60,7 @@ deadline_left(const struct timespec *deadline, struct timespec *left)
  * EINTR when a signal ended an interruptible sleep.
  */
 int
-nap(int fd, const struct timespec *deadline, long max_ns,
+sleep_up_to(int fd, const struct timespec *deadline, long max_ns,
     const sigset_t *mask)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -103,7 +103,8 @@ backoff_ns(unsigned int attempt, long cap_ns)
 /*
  * The wait of methods that cannot sleep in the kernel: try, back off,
  * retry.  A caller that has already blocked signals passes its own mask in
- * blocked; otherwise an interruptible wait blocks them here (see nap()).
+ * blocked; otherwise an interruptible wait blocks them here (see
+ * sleep_up_to()).
  */
 int
 wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
@@ -155,7 +156,7 @@ sleep_between_tries(struct dlock *lk, long delay_ns,
     const struct timespec *deadline, const sigset_t *mask)
 {
 	(void)lk;
-	return nap(-1, deadline, delay_ns, mask);
+	return sleep_up_to(-1, deadline, delay_ns, mask);
 }
 
 static const struct poll_steps plain_steps = {
