@@ -30,15 +30,6 @@ static const struct method {
 	[DLOCK_MKDIR] = { &name_lock_ops, &mkdir_name_ops },
 };
 
-static const char *const method_names[] = {
-	[DLOCK_AUTO] = "auto",
-	[DLOCK_FCNTL] = "fcntl",
-	[DLOCK_FLOCK] = "flock",
-	[DLOCK_LOCKFILE] = "lockfile",
-	[DLOCK_MKDIR] = "mkdir",
-};
-
-#define NMETHODS (int)(sizeof(method_names) / sizeof(method_names[0]))
 #define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT)
 
 static int
@@ -54,26 +45,6 @@ const struct kernel_calls system_lock_calls = {
 
 /* Polling methods back off to at most this between attempts. */
 #define POLL_CAP_NS (50 * 1000000L)
-
-const char *
-dlock_method_name(int method)
-{
-	if (method < 0 || method >= NMETHODS)
-		return NULL;
-	return method_names[method];
-}
-
-int
-dlock_method_from_name(const char *name)
-{
-	int m;
-
-	for (m = 0; name != NULL && m < NMETHODS; m++)
-		if (strcmp(name, method_names[m]) == 0)
-			return m;
-	errno = EINVAL;
-	return -1;
-}
 
 static int
 method_available(int method)
@@ -106,8 +77,8 @@ static int
 options_error(const struct dlock_options *o)
 {
 	if (o->method != DLOCK_AUTO && !method_available(o->method))
-		return o->method > 0 && o->method < NMETHODS ? EOPNOTSUPP :
-		    EINVAL;
+		return o->method > 0 && dlock_method_name(o->method) != NULL ?
+		    EOPNOTSUPP : EINVAL;
 	if ((o->flags & ~KNOWN_FLAGS) != 0)
 		return EINVAL;
 	if (o->start < 0 || o->length < 0)

@@ -179,10 +179,11 @@ int record_self(struct dlock_owner *o, const char *method, pid_t child)
 	char line[DLOCK_RECORD_MAX + 1];
 	struct utsname uts;
 	size_t len;
+	int m;
 
 	memset(o, 0, sizeof(*o));
-	if (method == NULL || child < 0 ||
-	    (strcmp(method, "lockfile") != 0 && strcmp(method, "mkdir") != 0)) {
+	m = dlock_method_from_name(method);
+	if (child < 0 || (m != DLOCK_LOCKFILE && m != DLOCK_MKDIR)) {
 		errno = EINVAL;
 		return -1;
 	}
