@@ -132,15 +132,12 @@ struct dlock {
 	char *record_path;	/* the file holding the record */
 	char *break_path;	/* the breaker lock, LOCKPATH.break */
 	char *dir;		/* the directory holding the lock */
-	dev_t held_dev;		/* the record file we published */
-	ino_t held_ino;
 	int publish_how;	/* what publish_file() found works here */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
 	struct lock_look judged;	/* the last lock judged alive by lease */
 	struct timespec rejudge_at;	/* ... and when it may next be stale */
 };
-
 
 /* wait.c */
 void deadline_set(struct timespec *deadline, double timeout);
