@@ -12,7 +12,8 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/method_fcntl.c lib/method_flock.c lib/method_lockfile.c \
 	lib/method_mkdir.c lib/namelock.c lib/look.c lib/stale.c \
 	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
-	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c
+	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
+	lib/files.c lib/names.c
 CMD_SRC = cmd/main.c cmd/run.c cmd/report.c cmd/numbers.c \
 	cmd/subcommands.c cmd/waitline.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
@@ -25,12 +26,7 @@ CMD_CFLAGS = -std=c11 -Iinclude -Icmd $(CPPFLAGS) $(CFLAGS)
 
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
-# Test builds: the same sources with the test hooks of probe.c compiled in,
-# so recorded mount tables can stand in for filesystems not at hand.
-HOOK_LIB_OBJ = $(LIB_SRC:lib/%.c=$(B)/hooks/%.o)
-HOOK_CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/hooks/%.o)
-
-LIB_TESTS = lock record probe namelock stale
+LIB_TESTS = lock record probe namelock stale fallback
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 
@@ -45,21 +41,6 @@ $(B)/lib/%.o: lib/%.c $(LIB_HDR)
 $(B)/cmd/%.o: cmd/%.c $(CMD_HDR)
 	@mkdir -p $(B)/cmd
 	$(CC) $(CMD_CFLAGS) -c -o $@ $<
-
-$(B)/hooks/%.o: lib/%.c $(LIB_HDR)
-	@mkdir -p $(B)/hooks
-	$(CC) $(LIB_CFLAGS) -DDLOCK_TEST_HOOKS -c -o $@ $<
-
-$(B)/hooks/%.o: cmd/%.c $(CMD_HDR)
-	@mkdir -p $(B)/hooks
-	$(CC) $(CMD_CFLAGS) -c -o $@ $<
-
-$(B)/hooks/libdlock.a: $(HOOK_LIB_OBJ)
-	rm -f $@
-	ar rcs $@ $(HOOK_LIB_OBJ)
-
-$(B)/hooks/dlock: $(HOOK_CMD_OBJ) $(B)/hooks/libdlock.a
-	$(CC) $(LDFLAGS) -o $@ $(HOOK_CMD_OBJ) $(B)/hooks/libdlock.a
 
 # The library's own tests reach its internal functions, so they link the
 # objects as they are.  What is installed is one relocatable object in
@@ -115,34 +96,28 @@ $(B)/dlock: $(CMD_OBJ) $(B)/libdlock.a $(B)/link-mode
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libdlock.a
 endif
 
-$(B)/test_%: tests/lib/test_%.c tests/lib/check.h $(B)/hooks/libdlock.a
-	$(CC) $(LIB_CFLAGS) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
-		$(B)/hooks/libdlock.a -lpthread
+$(B)/test_%: tests/lib/test_%.c tests/lib/check.h $(B)/libdlock-internal.a
+	$(CC) $(LIB_CFLAGS) -Itests/lib -o $@ $< \
+		$(B)/libdlock-internal.a -lpthread
 
 # The library tests again, built from source with the sanitizers.
 $(B)/san/test_%: tests/lib/test_%.c tests/lib/check.h $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(B)/san
-	$(CC) $(LIB_CFLAGS) $(SAN) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ $< \
+	$(CC) $(LIB_CFLAGS) $(SAN) -Itests/lib -o $@ $< \
 		$(LIB_SRC) -lpthread
 
-check: all $(B)/hooks/dlock $(LIB_TEST_BIN) $(SAN_TEST_BIN)
+check: all $(LIB_TEST_BIN) $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(LIB_TEST_BIN) $(SAN_TEST_BIN)
-	$(BATS) $(B)/dlock $(B)/hooks/dlock tests/cmd
+	$(BATS) $(B)/dlock tests/cmd
 
 # The command tests again, against a build with the sanitizers.
 $(B)/san/dlock: $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
 	@mkdir -p $(B)/san
 	$(CC) $(LIB_CFLAGS) $(SAN) -Icmd -o $@ $(CMD_SRC) $(LIB_SRC)
 
-$(B)/san/hooks-dlock: $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
-	@mkdir -p $(B)/san
-	$(CC) $(LIB_CFLAGS) $(SAN) -Icmd -DDLOCK_TEST_HOOKS -o $@ \
-		$(CMD_SRC) $(LIB_SRC)
-
-check-san: $(B)/san/dlock $(B)/san/hooks-dlock $(SAN_TEST_BIN)
+check-san: $(B)/san/dlock $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(SAN_TEST_BIN)
-	ASAN_OPTIONS=detect_leaks=1 \
-		$(BATS) $(B)/san/dlock $(B)/san/hooks-dlock tests/cmd
+	ASAN_OPTIONS=detect_leaks=1 $(BATS) $(B)/san/dlock tests/cmd
 
 # The library tests under valgrind's leak checker.  test_lock is left out:
 # valgrind 3.19 runs F_OFD_SETLKW as a call that cannot block, so a thread
@@ -158,9 +133,9 @@ check-valgrind: $(VALGRIND_TESTS:%=$(B)/test_%)
 	done
 
 # The tests with another C library or compiler, in a build of their own.
-check-plain: all $(B)/hooks/dlock $(LIB_TEST_BIN)
+check-plain: all $(LIB_TEST_BIN)
 	scripts/run-lib-tests $(LIB_TEST_BIN)
-	$(BATS) $(B)/dlock $(B)/hooks/dlock tests/cmd
+	$(BATS) $(B)/dlock tests/cmd
 
 check-musl:
 	scripts/need musl-gcc
@@ -172,7 +147,7 @@ check-clang:
 
 # Across two hosts on a GlusterFS volume: needs scripts/cluster-up first.
 check-cluster: all
-	$(BATS) $(B)/dlock - tests/cluster
+	$(BATS) $(B)/dlock tests/cluster
 
 analyze:
 	@mkdir -p $(B)
@@ -184,7 +159,7 @@ FUZZ_SECONDS = 200
 FUZZ_TARGETS = record numbers mountinfo
 FUZZ_SRC_record = lib/record.c
 FUZZ_SRC_numbers = cmd/numbers.c
-FUZZ_SRC_mountinfo = lib/probe.c lib/mountinfo.c
+FUZZ_SRC_mountinfo = lib/mountinfo.c
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
 	@mkdir -p $(B)/fuzz

@@ -4,6 +4,8 @@
 
 /* Shared by the parts of the dlock command; not part of the library. */
 
+#include <time.h>
+
 #include "dlock.h"
 
 /* Exit statuses, as sysexits(3) and flock(1) use them. */
@@ -14,6 +16,11 @@
 #define EXIT_CANTCREAT	73
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND	127
+
+/* The methods -m takes besides auto, and the error for any other. */
+#define METHODS_BESIDES_AUTO	"fcntl, flock, lockfile, mkdir"
+#define UNKNOWN_METHOD		"unknown method '%s' (auto, " \
+				METHODS_BESIDES_AUTO ")"
 
 struct cli {
 	int operation;		/* LOCK_SH, LOCK_EX or LOCK_UN */
@@ -50,5 +57,7 @@ const char *lock_error_text(int err);
 
 /* waitline.c: dlock_lock(), with a status line while waiting on a terminal */
 int lock_showing_wait(const struct cli *cli, dlock_t *lk);
+/* Seconds on CLOCK_MONOTONIC since t0. */
+double seconds_since(const struct timespec *t0);
 
 #endif /* DLOCK_CLI_H */

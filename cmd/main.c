@@ -41,7 +41,7 @@
 "  -o, --close              do not pass the lock descriptor to the command\n" \
 "  -c, --command STRING     run STRING with /bin/sh -c\n" \
 "  -F, --no-fork            execute the command in place of dlock\n" \
-"  -m, --method METHOD      auto (default), fcntl, flock, lockfile, mkdir\n" \
+"  -m, --method METHOD      auto (default), " METHODS_BESIDES_AUTO "\n" \
 "      --fcntl              the same as -m fcntl\n" \
 "      --start OFFSET       first byte of an fcntl byte-range lock\n" \
 "      --length LENGTH      bytes in the range (0: to the end of file)\n" \
@@ -224,8 +224,7 @@ parse_options(struct cli *cli, int argc, char **argv)
 		case 'm':
 			cli->lock.method = dlock_method_from_name(optarg);
 			if (cli->lock.method < 0)
-				usage_error("unknown method '%s' (auto, fcntl, "
-				    "flock, lockfile, mkdir)", optarg);
+				usage_error(UNKNOWN_METHOD, optarg);
 			break;
 		case OPT_FCNTL:
 			cli->lock.method = DLOCK_FCNTL;
@@ -285,16 +284,6 @@ parse_options(struct cli *cli, int argc, char **argv)
 			usage_error("-F: a %s lock needs dlock to stay and "
 			    "release it", m);
 	}
-}
-
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) +
-	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 static dlock_t *

@@ -115,9 +115,16 @@ exec_in_place(struct cli *cli)
 	_exit(exec_failure_status(cli->argv[0], errno));
 }
 
-/* Returns 0, an errno of posix_spawn, or -1 when a signal came first. */
-static int
-spawn(struct cli *cli, pid_t *pid)
+/* How starting the command went. */
+enum started {
+	STARTED,
+	START_FAILED,		/* *err says why: an errno of fork or exec */
+	START_SIGNALLED,	/* a signal came first, and dlock dies of it */
+	START_LOCK_LOST		/* the lock was broken before the command ran */
+};
+
+static enum started
+spawn(struct cli *cli, pid_t *pid, int *err)
 {
 	posix_spawnattr_t attr;
 	sigset_t blocked, saved;
@@ -130,7 +137,7 @@ spawn(struct cli *cli, pid_t *pid)
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
 	if (pending_signal) {
 		sigprocmask(SIG_SETMASK, &saved, NULL);
-		return -1;
+		return START_SIGNALLED;
 	}
 	rc = posix_spawnattr_init(&attr);
 	if (rc == 0) {
@@ -145,7 +152,8 @@ spawn(struct cli *cli, pid_t *pid)
 	if (rc == 0)
 		child_pid = *pid;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
-	return rc;
+	*err = rc;
+	return rc == 0 ? STARTED : START_FAILED;
 }
 
 static int
@@ -180,22 +188,24 @@ run_at_gate(struct cli *cli, int gate, int report, const sigset_t *mask)
  * command runs: a wrapper killed in between would leave a record of a dead
  * process while its command runs on, and a waiter would get in beside it.
  * So the child waits at a gate until the record names it.  (posix_spawn,
- * used for kernel locks, has no way to make it wait.)  Returns as spawn().
+ * used for kernel locks, has no way to make it wait.)
  */
-static int
-spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid)
+static enum started
+spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid, int *err)
 {
-	int gate[2], report[2], err, wstatus;
+	int gate[2], report[2], wstatus;
 	sigset_t blocked, saved;
 	ssize_t n;
 
-	if (pipe2(gate, O_CLOEXEC) < 0)
-		return errno;
+	if (pipe2(gate, O_CLOEXEC) < 0) {
+		*err = errno;
+		return START_FAILED;
+	}
 	if (pipe2(report, O_CLOEXEC) < 0) {
-		err = errno;
+		*err = errno;
 		close(gate[0]);
 		close(gate[1]);
-		return err;
+		return START_FAILED;
 	}
 	sigemptyset(&blocked);
 	for (size_t i = 0; i < NFORWARDED; i++)
@@ -209,7 +219,7 @@ spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid)
 		close(report[0]);
 		run_at_gate(cli, gate[0], report[1], &saved);
 	}
-	err = *pid < 0 && !pending_signal ? errno : 0;
+	*err = *pid < 0 && !pending_signal ? errno : 0;
 	if (*pid > 0)
 		child_pid = *pid;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
@@ -218,32 +228,32 @@ spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid)
 	if (*pid < 0) {
 		close(gate[1]);
 		close(report[0]);
-		return err != 0 ? err : -1;
+		return *err != 0 ? START_FAILED : START_SIGNALLED;
 	}
 	if (dlock_set_child(lk, *pid) < 0) {
-		err = errno;
+		*err = errno;
 		warnx("recording the command in lock '%s': %s", cli->path,
-		    lock_error_text(err));
+		    lock_error_text(*err));
 		/* Without the lock, the command must not run at all. */
-		if (err == DLOCK_ELOST) {
+		if (*err == DLOCK_ELOST) {
 			close(gate[1]);
 			close(report[0]);
 			while (waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR)
 				;
-			return -2;
+			return START_LOCK_LOST;
 		}
 	}
 	(void)!write(gate[1], "", 1);
 	close(gate[1]);
-	while ((n = read(report[0], &err, sizeof(err))) < 0 && errno == EINTR)
+	while ((n = read(report[0], err, sizeof(*err))) < 0 && errno == EINTR)
 		;
 	close(report[0]);
-	if (n == (ssize_t)sizeof(err)) {
+	if (n == (ssize_t)sizeof(*err)) {
 		while (waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR)
 			;
-		return err;
+		return START_FAILED;
 	}
-	return 0;
+	return STARTED;
 }
 
 static int
@@ -313,22 +323,24 @@ heartbeat_period(const struct cli *cli, dlock_t *lk)
 int
 run_command(struct cli *cli, dlock_t *lk)
 {
+	enum started started;
 	pid_t pid = -1;
-	int rc, status, lost = 0;
+	int err = 0, status, lost = 0;
 
 	if (cli->no_fork)
 		exec_in_place(cli);
-	rc = holds_by_name(lk) ? spawn_gated(cli, lk, &pid) : spawn(cli, &pid);
-	if (rc == -1) {
+	started = holds_by_name(lk) ? spawn_gated(cli, lk, &pid, &err) :
+	    spawn(cli, &pid, &err);
+	if (started == START_SIGNALLED) {
 		dlock_close(lk);
 		die_of_caught_signal();
 	}
-	if (rc == -2) {
+	if (started == START_LOCK_LOST) {
 		dlock_close(lk);
 		return EXIT_OSERR;
 	}
-	if (rc != 0) {
-		status = exec_failure_status(cli->argv[0], rc);
+	if (started == START_FAILED) {
+		status = exec_failure_status(cli->argv[0], err);
 		dlock_close(lk);
 		return status;
 	}

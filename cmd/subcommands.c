@@ -73,8 +73,7 @@ parse_sub(struct sub *sub, int argc, char **argv)
 		case 'm':
 			sub->lock.method = dlock_method_from_name(optarg);
 			if (sub->lock.method < 0)
-				sub_usage_error("unknown method '%s' (auto, "
-				    "fcntl, flock, lockfile, mkdir)", optarg);
+				sub_usage_error(UNKNOWN_METHOD, optarg);
 			break;
 		case OPT_STALE:
 			if (parse_seconds(optarg, 1e9, &sub->lock.stale) < 0 ||

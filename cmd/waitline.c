@@ -30,7 +30,7 @@ struct waitline {
 	int drawn;		/* a line is on the screen */
 };
 
-static double
+double
 seconds_since(const struct timespec *t0)
 {
 	struct timespec now;

@@ -127,9 +127,10 @@ int dlock_break(const char *path, const struct dlock_options *opts, int force,
 struct dlock_fsinfo {
 	char fstype[32];	/* "nfs4"; "fuse" for FUSE filesystems */
 	char subtype[64];	/* "glusterfs" for fuse.glusterfs; "" if none */
-	char source[256];	/* "server:/export" */
+	char source[256];	/* "server:/export"; may be cut short */
 	char mountpoint[4096];
-	char options[512];	/* the mount options that decided it */
+	char options[512];	/* the mount options the choice reads, comma
+				   separated: "nolock,local_lock=all" */
 	int method;		/* what auto chooses for the path */
 	char reason[256];	/* one sentence: why */
 };

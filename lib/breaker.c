@@ -128,7 +128,7 @@ clear_dead_breaker(struct dlock *lk)
 }
 
 /* One attempt; EWOULDBLOCK while another process holds it. */
-int
+static int
 breaker_take(struct dlock *lk, ino_t *ino)
 {
 	if (create_breaker(lk, ino) == 0)
@@ -168,11 +168,12 @@ breaker_take_waiting(struct dlock *lk, ino_t *ino)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		nap(-1, &deadline, backoff_ns(++attempt, 5 * 1000000L), NULL);
+		sleep_up_to(-1, &deadline, backoff_ns(++attempt, 5 * 1000000L),
+		    NULL);
 	}
 }
 
-void
+static void
 breaker_drop(struct dlock *lk, ino_t ino)
 {
 	struct stat st;
@@ -181,6 +182,65 @@ breaker_drop(struct dlock *lk, ino_t ino)
 	if (lstat(lk->break_path, &st) == 0 && st.st_ino == ino)
 		unlink(lk->break_path);
 	errno = saved;
+}
+
+/* What is done with the breaker held, on a fresh look at the lock. */
+struct breaker_job {
+	const struct lock_look *judged;	/* break: the lock judged stale */
+	int force;			/* break: alive or not */
+	int (*fn)(struct dlock *);	/* with_own_lock(): what to do */
+};
+
+/*
+ * Takes the breaker (waiting for it, or failing with EWOULDBLOCK), looks
+ * at the lock and runs act on that look; returns as act(), errno kept.
+ */
+static int
+with_breaker(struct dlock *lk, int wait, const struct breaker_job *job,
+    int (*act)(struct dlock *, const struct lock_look *,
+    const struct breaker_job *))
+{
+	struct lock_look now;
+	ino_t ino;
+	int rc, err;
+
+	if ((wait ? breaker_take_waiting(lk, &ino) : breaker_take(lk, &ino)) < 0)
+		return -1;
+	rc = look_at_lock(lk, &now) < 0 ? -1 : act(lk, &now, job);
+	err = errno;
+	breaker_drop(lk, ino);
+	errno = err;
+	return rc;
+}
+
+static int
+fail_with(int err)
+{
+	errno = err;
+	return -1;
+}
+
+static int
+break_it(struct dlock *lk, const struct lock_look *now,
+    const struct breaker_job *job)
+{
+	struct dlock_status verdict;
+
+	if (!same_lock(job->judged, now))
+		return fail_with(ECANCELED);
+	if (!job->force && judge_lock(lk, now, &verdict) != DLOCK_DEAD)
+		return fail_with(EBUSY);
+	if (lk->name_ops->kind == NAME_IS_RECORD &&
+	    !(now->parsed && now->owner.kind == DLOCK_RECORD_V1) &&
+	    kernel_lock_present(lk->path))
+		return fail_with(EPROTO);
+	if (lk->name_ops->unpublish(lk) == 0)
+		return 0;
+	/* Gone already: released through another client of a network
+	 * filesystem whose cache still showed it here. */
+	if (errno == ENOENT || errno == ESTALE)
+		errno = ECANCELED;
+	return -1;
 }
 
 /*
@@ -192,56 +252,27 @@ breaker_drop(struct dlock *lk, ino_t ino)
 int
 break_if_unchanged(struct dlock *lk, const struct lock_look *judged, int force)
 {
-	struct dlock_status verdict;
-	struct lock_look now;
-	ino_t ino;
-	int rc = -1, err;
+	struct breaker_job job = { .judged = judged, .force = force };
 
-	if (breaker_take(lk, &ino) < 0)
-		return -1;
-	if (look_at_lock(lk, &now) < 0) {
-		err = errno;
-	} else if (!same_lock(judged, &now)) {
-		err = ECANCELED;
-	} else if (!force && judge_lock(lk, &now, &verdict) != DLOCK_DEAD) {
-		err = EBUSY;
-	} else if (lk->name->record_name == NULL &&
-	    !(now.parsed && now.owner.kind == DLOCK_RECORD_V1) &&
-	    kernel_lock_present(lk->path)) {
-		err = EPROTO;
-	} else {
-		rc = lk->name->unpublish(lk);
-		err = errno;
-		/* Gone already: released through another client of a network
-		 * filesystem whose cache still showed it here. */
-		if (rc < 0 && (err == ENOENT || err == ESTALE))
-			err = ECANCELED;
+	return with_breaker(lk, 0, &job, break_it);
+}
+
+static int
+run_if_ours(struct dlock *lk, const struct lock_look *now,
+    const struct breaker_job *job)
+{
+	if (!lock_is_ours(lk, now)) {
+		lk->held = 0;
+		return fail_with(DLOCK_ELOST);
 	}
-	breaker_drop(lk, ino);
-	errno = err;
-	return rc;
+	return job->fn(lk);
 }
 
 /* Runs fn on a lock of ours with the breaker held: release, rewrite. */
 int
 with_own_lock(struct dlock *lk, int (*fn)(struct dlock *))
 {
-	struct lock_look look;
-	ino_t ino;
-	int rc = -1, err;
+	struct breaker_job job = { .fn = fn };
 
-	if (breaker_take_waiting(lk, &ino) < 0)
-		return -1;
-	if (look_at_lock(lk, &look) < 0) {
-		err = errno;
-	} else if (!lock_is_ours(lk, &look)) {
-		err = DLOCK_ELOST;
-		lk->held = 0;
-	} else {
-		rc = fn(lk);
-		err = errno;
-	}
-	breaker_drop(lk, ino);
-	errno = err;
-	return rc;
+	return with_breaker(lk, 1, &job, run_if_ours);
 }

@@ -20,6 +20,9 @@
  * clock; there is no window in which a wake-up can be lost.
  */
 
+/* Where no child can wait, kernel locks are polled this often at most. */
+#define KERNEL_POLL_CAP_NS (10 * 1000000L)
+
 static int
 pidfd_for(pid_t pid)
 {
@@ -69,7 +72,7 @@ watch_child(int pidfd, const struct timespec *deadline, const sigset_t *mask,
 	}
 }
 
-int
+static int
 wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int))
 {
@@ -99,7 +102,7 @@ wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 		 * signals still held back so that none is missed. */
 		kill(pid, SIGKILL);
 		reap(pid, &status);
-		rc = wait_poll(lk, shared, deadline, 10 * 1000000L, &saved);
+		rc = wait_poll(lk, shared, deadline, KERNEL_POLL_CAP_NS, &saved);
 		why = errno;
 		pthread_sigmask(SIG_SETMASK, &saved, NULL);
 		errno = why;
@@ -126,4 +129,22 @@ wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
 	if (errno == EWOULDBLOCK)
 		errno = rc < 0 ? why : ETIMEDOUT;
 	return -1;
+}
+
+int
+wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
+    int (*blocking_lock)(struct dlock *, int), int child_can_lock)
+{
+	int rc;
+
+	/* An interruptible wait runs in a child too, so that a signal
+	 * arriving just before the blocking call cannot be missed. */
+	if (deadline == NULL && !(lk->flags & DLOCK_INTERRUPTIBLE)) {
+		while ((rc = blocking_lock(lk, shared)) < 0 && errno == EINTR)
+			;
+		return rc;
+	}
+	if (!child_can_lock)
+		return wait_poll(lk, shared, deadline, KERNEL_POLL_CAP_NS, NULL);
+	return wait_in_child(lk, shared, deadline, blocking_lock);
 }

@@ -4,6 +4,7 @@
 
 /* Declarations shared inside libdlock; never installed. */
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,6 +16,20 @@
 struct dlock;
 
 /*
+ * The kernel's lock calls, as the kernel-lock methods make them: fcntl(2)
+ * for F_SETLK and its kin, and flock(2).  A test gives stand-ins through
+ * handle_open(), so that a filesystem without a lock service (ENOLCK) can
+ * be had anywhere.
+ */
+struct kernel_calls {
+	int (*setlk)(int fd, int cmd, struct flock *fl);
+	int (*flock)(int fd, int operation);
+};
+
+/* lock.c: the real ones. */
+extern const struct kernel_calls system_lock_calls;
+
+/*
  * One row per lock method.  try_lock makes a single attempt that never
  * blocks and fails with EWOULDBLOCK when the lock is busy.  wait_lock blocks
  * until the lock is ours or the deadline (CLOCK_MONOTONIC, NULL for none)
@@ -22,7 +37,6 @@ struct dlock;
  * polled by wait_poll().
  */
 struct dlock_ops {
-	const char *name;
 	int (*prepare)(struct dlock *lk);
 	int (*try_lock)(struct dlock *lk, int shared);
 	int (*wait_lock)(struct dlock *lk, int shared,
@@ -36,8 +50,8 @@ struct dlock_ops {
 
 extern const struct dlock_ops fcntl_ops;
 extern const struct dlock_ops flock_ops;
-extern const struct dlock_ops lockfile_ops;
-extern const struct dlock_ops mkdir_ops;
+/* The operations of every lock held by a name (namelock.c). */
+extern const struct dlock_ops name_lock_ops;
 
 /*
  * Locks held by a name (lockfile, mkdir) share one engine (namelock.c);
@@ -45,8 +59,16 @@ extern const struct dlock_ops mkdir_ops;
  * the record in it and answers 0 (ours) or -1 with EEXIST (someone's);
  * unpublish removes the lock at lk->path, record and all.
  */
+enum name_kind {
+	NAME_IS_RECORD,		/* lockfile: the lock is the record file */
+	NAME_HOLDS_RECORD	/* mkdir: a directory with the record inside */
+};
+
+/* The record file inside a mkdir lock's directory. */
+#define MKDIR_RECORD_NAME	"owner"
+
 struct name_ops {
-	const char *record_name;	/* NULL: the lock is the record file */
+	enum name_kind kind;
 	int (*publish)(struct dlock *lk, const char *record, size_t len);
 	int (*unpublish)(struct dlock *lk);
 };
@@ -61,14 +83,26 @@ extern const struct name_ops mkdir_name_ops;
  */
 struct lock_look {
 	int exists;		/* something is at the lock path */
-	int kind_mismatch;	/* a directory for lockfile, a file for mkdir */
+	int kind_mismatch;	/* 0, or the errno of what is there instead:
+				   EISDIR a directory for lockfile, ENOTDIR
+				   a file for mkdir, ELOOP a symlink, EINVAL
+				   anything else */
 	int has_record_file;
 	dev_t dev;		/* of the record file, else of the lock */
 	ino_t ino;
 	struct timespec mtime;
 	int parsed;		/* record_parse() accepted the record */
 	int version;		/* record_version(): > 1 is a newer writer */
+	int oversized;		/* more than any record holds, and not a
+				   newer writer's: someone's file, not a lock */
 	struct dlock_owner owner;
+};
+
+/* What a look at the lock path found, kept for the next step. */
+enum path_seen {
+	PATH_UNSEEN = 0,	/* not looked at, or the look failed */
+	PATH_FOUND,
+	PATH_MISSING		/* ENOENT */
 };
 
 struct dlock {
@@ -86,19 +120,18 @@ struct dlock {
 	int chosen;		/* the method was chosen by auto */
 	int fell_back;		/* ... and fell back to lockfile */
 	int classic;		/* fcntl: the kernel has no OFD locks */
+	const struct kernel_calls *kernel;	/* fcntl, flock: the calls */
 	int created;		/* the lock file was created by this handle */
-	int path_seen;		/* auto's lstat of path: 1 found, -1 ENOENT,
-				   0 none; open_lock_file() uses it once */
+	enum path_seen path_seen; /* auto's lstat of path, in path_st;
+				   open_lock_file() uses it once */
 	struct stat path_st;
 
-	/* Locks held by a name. */
-	const struct name_ops *name;
+	/* Locks held by a name; name_ops is NULL for kernel locks. */
+	const struct name_ops *name_ops;
 	struct dlock_owner self;	/* our record, nonce renewed per lock */
 	char *record_path;	/* the file holding the record */
 	char *break_path;	/* the breaker lock, LOCKPATH.break */
 	char *dir;		/* the directory holding the lock */
-	dev_t held_dev;		/* the record file we published */
-	ino_t held_ino;
 	int publish_how;	/* what publish_file() found works here */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
@@ -106,24 +139,41 @@ struct dlock {
 	struct timespec rejudge_at;	/* ... and when it may next be stale */
 };
 
-
 /* wait.c */
 void deadline_set(struct timespec *deadline, double timeout);
 int deadline_left(const struct timespec *deadline, struct timespec *left);
-int nap(int fd, const struct timespec *deadline, long max_ns,
+int sleep_up_to(int fd, const struct timespec *deadline, long max_ns,
     const sigset_t *mask);
 long backoff_ns(unsigned int attempt, long cap_ns);
+/*
+ * How a polling wait tries and sleeps.  try_lock makes one attempt that
+ * fails with EWOULDBLOCK while the lock is busy; woken says a release cut
+ * the pause before it short.  pause sleeps as sleep_up_to() does, and
+ * returns 1 when a release cut it short, else as sleep_up_to().
+ */
+struct poll_steps {
+	int (*try_lock)(struct dlock *lk, int shared, int woken);
+	int (*pause)(struct dlock *lk, long delay_ns,
+	    const struct timespec *deadline, const sigset_t *mask);
+};
+int wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
+    long cap_ns, const sigset_t *blocked, const struct poll_steps *steps);
+/* wait_polling() with lk->ops->try_lock and sleep_up_to(). */
 int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked);
 
-/* childwait.c */
-int wait_in_child(struct dlock *lk, int shared, const struct timespec *deadline,
-    int (*blocking_lock)(struct dlock *, int));
+/*
+ * childwait.c: the wait of a kernel lock, blocking_lock(lk, shared) being
+ * its blocking call.  With a deadline, or interruptible, the call runs in
+ * a child, or where the child's lock would not be ours (child_can_lock
+ * 0: classic fcntl locks) the lock is polled.
+ */
+int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
+    int (*blocking_lock)(struct dlock *, int), int child_can_lock);
 
-/* lock.c */
-struct dlock *handle_new(const struct dlock_options *opts);
-int handle_setup(struct dlock *lk, const char *path);
-void handle_free(struct dlock *lk);
+/* lock.c: dlock_open() with the kernel's lock calls given. */
+struct dlock *handle_open(const char *path, const struct dlock_options *opts,
+    const struct kernel_calls *kernel);
 
 /* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);
@@ -136,8 +186,6 @@ int judge_lock(struct dlock *lk, const struct lock_look *look,
 int server_now(const char *dir, struct timespec *now);
 
 /* breaker.c */
-int breaker_take(struct dlock *lk, ino_t *ino);
-void breaker_drop(struct dlock *lk, ino_t ino);
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
@@ -145,15 +193,6 @@ int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
 /* kernlocks.c */
 int kernel_lock_present(const char *path);
 int flock_held(const struct stat *st);
-
-/* namelock.c */
-int name_prepare(struct dlock *lk, const struct name_ops *ops);
-int name_try(struct dlock *lk, int shared);
-int name_wait(struct dlock *lk, int shared, const struct timespec *deadline);
-int name_unlock(struct dlock *lk);
-int name_release(struct dlock *lk);
-int name_heartbeat(struct dlock *lk);
-int name_set_child(struct dlock *lk, pid_t child);
 
 /* publish.c */
 enum { PUBLISH_UNNAMED, PUBLISH_NAMED, PUBLISH_IN_PLACE };
@@ -163,6 +202,17 @@ int publish_file(const char *dir, const char *target, const char *data,
 /* open.c */
 int open_lock_file(struct dlock *lk, int want_write);
 int close_lock_file(struct dlock *lk);
+
+/* files.c */
+/* Closes fd and fails with err, which close(2) cannot overwrite. */
+int fail_closing(int fd, int err);
+/* Reads up to size bytes, to the end of the file; -1 with errno. */
+ssize_t read_full(int fd, char *buf, size_t size);
+/* The same of the file at path, opened read-only with flags besides. */
+ssize_t read_file(const char *path, int flags, char *buf, size_t size);
+/* Writes all of buf; a short write is retried, so -1 carries the cause. */
 int write_all(int fd, const char *buf, size_t len);
+/* dirname(3) without writing into path; ENAMETOOLONG if dir is too small. */
+int parent_dir(const char *path, char *dir, size_t size);
 
 #endif /* DLOCK_INTERNAL_H */

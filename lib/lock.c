@@ -15,54 +15,53 @@
 #include "internal.h"
 #include "probe.h"
 
-/* Adding a method means one file and one row here. */
-static const struct dlock_ops *const method_table[] = {
-	[DLOCK_FCNTL] = &fcntl_ops,
-	[DLOCK_FLOCK] = &flock_ops,
-	[DLOCK_LOCKFILE] = &lockfile_ops,
-	[DLOCK_MKDIR] = &mkdir_ops,
+/*
+ * Adding a method means one file and one row here.  A method that holds
+ * its lock by a name gives only what differs (name_ops); the engine of
+ * namelock.c does the rest.
+ */
+static const struct method {
+	const struct dlock_ops *ops;
+	const struct name_ops *name_ops;	/* NULL for kernel locks */
+} method_table[] = {
+	[DLOCK_FCNTL] = { &fcntl_ops, NULL },
+	[DLOCK_FLOCK] = { &flock_ops, NULL },
+	[DLOCK_LOCKFILE] = { &name_lock_ops, &lockfile_name_ops },
+	[DLOCK_MKDIR] = { &name_lock_ops, &mkdir_name_ops },
 };
 
-static const char *const method_names[] = {
-	[DLOCK_AUTO] = "auto",
-	[DLOCK_FCNTL] = "fcntl",
-	[DLOCK_FLOCK] = "flock",
-	[DLOCK_LOCKFILE] = "lockfile",
-	[DLOCK_MKDIR] = "mkdir",
-};
-
-#define NMETHODS (int)(sizeof(method_names) / sizeof(method_names[0]))
 #define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT)
+
+static int
+fcntl_setlk(int fd, int cmd, struct flock *fl)
+{
+	return fcntl(fd, cmd, fl);
+}
+
+const struct kernel_calls system_lock_calls = {
+	.setlk = fcntl_setlk,
+	.flock = flock,
+};
 
 /* Polling methods back off to at most this between attempts. */
 #define POLL_CAP_NS (50 * 1000000L)
-
-const char *
-dlock_method_name(int method)
-{
-	if (method < 0 || method >= NMETHODS)
-		return NULL;
-	return method_names[method];
-}
-
-int
-dlock_method_from_name(const char *name)
-{
-	int m;
-
-	for (m = 0; name != NULL && m < NMETHODS; m++)
-		if (strcmp(name, method_names[m]) == 0)
-			return m;
-	errno = EINVAL;
-	return -1;
-}
 
 static int
 method_available(int method)
 {
 	return method > 0 &&
 	    method < (int)(sizeof(method_table) / sizeof(method_table[0])) &&
-	    method_table[method] != NULL;
+	    method_table[method].ops != NULL;
+}
+
+/* Sets the method and prepares it. */
+static int
+use_method(struct dlock *lk, int method)
+{
+	lk->method = method;
+	lk->ops = method_table[method].ops;
+	lk->name_ops = method_table[method].name_ops;
+	return lk->ops->prepare(lk);
 }
 
 void
@@ -73,21 +72,23 @@ dlock_options_init(struct dlock_options *opts)
 	opts->mode = 0666;
 }
 
+/* 0 for options a handle can be made of, else the errno that says why. */
 static int
-options_valid(const struct dlock_options *o)
+options_error(const struct dlock_options *o)
 {
 	if (o->method != DLOCK_AUTO && !method_available(o->method))
-		return o->method > 0 && o->method < NMETHODS ? -2 : 0;
+		return o->method > 0 && dlock_method_name(o->method) != NULL ?
+		    EOPNOTSUPP : EINVAL;
 	if ((o->flags & ~KNOWN_FLAGS) != 0)
-		return 0;
+		return EINVAL;
 	if (o->start < 0 || o->length < 0)
-		return 0;
+		return EINVAL;
 	/* The last byte of the range must be representable. */
 	if (o->length > 0 && o->start > INT64_MAX - o->length)
-		return 0;
+		return EINVAL;
 	if (!(o->stale >= 0) || isinf(o->stale))
-		return 0;
-	return 1;
+		return EINVAL;
+	return 0;
 }
 
 /*
@@ -104,10 +105,10 @@ auto_method(struct dlock *lk, const char *path)
 	int is_dir, method, saved;
 
 	if (lstat(path, &lk->path_st) == 0)
-		lk->path_seen = 1;
+		lk->path_seen = PATH_FOUND;
 	else if (errno == ENOENT)
-		lk->path_seen = -1;
-	is_dir = lk->path_seen > 0 && S_ISDIR(lk->path_st.st_mode);
+		lk->path_seen = PATH_MISSING;
+	is_dir = lk->path_seen == PATH_FOUND && S_ISDIR(lk->path_st.st_mode);
 	probe = malloc(sizeof(*probe));
 	if (probe == NULL)
 		return -1;
@@ -118,20 +119,20 @@ auto_method(struct dlock *lk, const char *path)
 	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
 }
 
-struct dlock *
+static struct dlock *
 handle_new(const struct dlock_options *opts)
 {
 	struct dlock_options defaults;
 	struct dlock *lk;
-	int valid;
+	int err;
 
 	if (opts == NULL) {
 		dlock_options_init(&defaults);
 		opts = &defaults;
 	}
-	valid = options_valid(opts);
-	if (valid <= 0) {
-		errno = valid == -2 ? EOPNOTSUPP : EINVAL;
+	err = options_error(opts);
+	if (err != 0) {
+		errno = err;
 		return NULL;
 	}
 	lk = calloc(1, sizeof(*lk));
@@ -139,6 +140,7 @@ handle_new(const struct dlock_options *opts)
 		return NULL;
 	lk->method = opts->method;
 	lk->fd = -1;
+	lk->kernel = &system_lock_calls;
 	lk->flags = opts->flags;
 	lk->start = opts->start;
 	lk->length = opts->length;
@@ -147,7 +149,7 @@ handle_new(const struct dlock_options *opts)
 	return lk;
 }
 
-void
+static void
 handle_free(struct dlock *lk)
 {
 	int saved = errno;
@@ -158,7 +160,7 @@ handle_free(struct dlock *lk)
 }
 
 /* Names the path, resolves auto, and prepares the method. */
-int
+static int
 handle_setup(struct dlock *lk, const char *path)
 {
 	if (path == NULL || *path == '\0') {
@@ -174,22 +176,29 @@ handle_setup(struct dlock *lk, const char *path)
 			return -1;
 		lk->chosen = 1;
 	}
-	lk->ops = method_table[lk->method];
-	return lk->ops->prepare(lk);
+	return use_method(lk, lk->method);
 }
 
-dlock_t *
-dlock_open(const char *path, const struct dlock_options *opts)
+struct dlock *
+handle_open(const char *path, const struct dlock_options *opts,
+    const struct kernel_calls *kernel)
 {
 	struct dlock *lk = handle_new(opts);
 
 	if (lk == NULL)
 		return NULL;
+	lk->kernel = kernel;
 	if (handle_setup(lk, path) < 0) {
 		handle_free(lk);
 		return NULL;
 	}
 	return lk;
+}
+
+dlock_t *
+dlock_open(const char *path, const struct dlock_options *opts)
+{
+	return handle_open(path, opts, &system_lock_calls);
 }
 
 dlock_t *
@@ -213,8 +222,7 @@ dlock_open_fd(int fd, const struct dlock_options *opts)
 		return NULL;
 	}
 	lk->fd = fd;
-	lk->ops = method_table[lk->method];
-	if (lk->ops->prepare(lk) < 0) {
+	if (use_method(lk, lk->method) < 0) {
 		handle_free(lk);
 		return NULL;
 	}
@@ -231,7 +239,7 @@ fall_back_to_lockfile(struct dlock *lk)
 {
 	int saved = errno;
 
-	if (!lk->chosen || lk->name != NULL || lk->path == NULL ||
+	if (!lk->chosen || lk->name_ops != NULL || lk->path == NULL ||
 	    (saved != ENOLCK && saved != EOPNOTSUPP))
 		return -1;
 	lk->ops->release(lk);
@@ -239,10 +247,8 @@ fall_back_to_lockfile(struct dlock *lk)
 	 * legacy lockfile, stale only after the whole lease. */
 	if (lk->created)
 		unlink(lk->path);
-	lk->method = DLOCK_LOCKFILE;
-	lk->ops = method_table[lk->method];
 	lk->chosen = 0;
-	if (lk->ops->prepare(lk) < 0)
+	if (use_method(lk, DLOCK_LOCKFILE) < 0)
 		return -1;
 	lk->fell_back = 1;
 	return 0;

@@ -18,7 +18,7 @@
 static int
 mismatch_errno(const struct dlock *lk, mode_t mode)
 {
-	int want_dir = lk->name->record_name != NULL;
+	int want_dir = lk->name_ops->kind == NAME_HOLDS_RECORD;
 
 	if (S_ISLNK(mode))
 		return ELOOP;
@@ -37,27 +37,6 @@ static int
 gone(int err)
 {
 	return err == ENOENT || err == ESTALE;
-}
-
-static ssize_t
-read_record(int fd, char *buf, size_t size)
-{
-	size_t got = 0, want;
-	ssize_t n;
-
-	while (got < size) {
-		want = size - got;
-		n = read(fd, buf + got, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		got += (size_t)n;
-		/* A short read of a regular file is its end: no second call. */
-		if ((size_t)n < want)
-			break;
-	}
-	return (ssize_t)got;
 }
 
 int
@@ -84,14 +63,14 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		/* Gone since the lstat: free.  For mkdir, no record yet. */
-		if (gone(errno) && lk->name->record_name == NULL)
+		if (gone(errno) && lk->name_ops->kind == NAME_IS_RECORD)
 			look->exists = 0;
 		return gone(errno) ? 0 : -1;
 	}
 	if (fstat(fd, &st) < 0) {
 		saved = errno;
 		close(fd);
-		if (gone(saved) && lk->name->record_name == NULL) {
+		if (gone(saved) && lk->name_ops->kind == NAME_IS_RECORD) {
 			look->exists = 0;
 			return 0;
 		}
@@ -107,7 +86,7 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 	look->dev = st.st_dev;
 	look->ino = st.st_ino;
 	look->mtime = st.st_mtim;
-	n = read_record(fd, buf, sizeof(buf));
+	n = read_full(fd, buf, sizeof(buf));
 	saved = errno;
 	close(fd);
 	if (n < 0) {
@@ -118,11 +97,10 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 	/*
 	 * More than any record holds, and not a newer writer's: not a lock
 	 * but someone's file (the data file itself, given as the lock path
-	 * as with flock(1)), which breaking it would delete.  Marked by a
-	 * version of -1 for judge_lock(), which never finds it stale.
+	 * as with flock(1)), which breaking it would delete.  judge_lock()
+	 * never finds it stale.
 	 */
-	if ((size_t)n > DLOCK_RECORD_MAX && look->version <= 1)
-		look->version = -1;
+	look->oversized = (size_t)n > DLOCK_RECORD_MAX && look->version <= 1;
 	look->parsed = (size_t)n <= DLOCK_RECORD_MAX &&
 	    record_parse(buf, (size_t)n, &look->owner) == 0;
 	if (!look->parsed)

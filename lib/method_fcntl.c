@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -26,16 +25,10 @@ set_lock(struct dlock *lk, short type, int wait)
 		.l_len = lk->length,
 	};
 
-#ifdef DLOCK_TEST_HOOKS
-	/* Test builds: a filesystem whose lock service is missing. */
-	if (getenv("DLOCK_TEST_ENOLCK") != NULL) {
-		errno = ENOLCK;
-		return -1;
-	}
-#endif
 #ifdef F_OFD_SETLK
 	if (!lk->classic) {
-		if (fcntl(lk->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0)
+		if (lk->kernel->setlk(lk->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK,
+		    &fl) == 0)
 			return 0;
 		if (errno != EINVAL)
 			goto busy;
@@ -43,7 +36,7 @@ set_lock(struct dlock *lk, short type, int wait)
 		fl.l_pid = 0;
 	}
 #endif
-	if (fcntl(lk->fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
+	if (lk->kernel->setlk(lk->fd, wait ? F_SETLKW : F_SETLK, &fl) == 0)
 		return 0;
 busy:
 	/* POSIX lets a busy F_SETLK fail with either EAGAIN or EACCES. */
@@ -73,19 +66,8 @@ fcntl_block(struct dlock *lk, int shared)
 static int
 fcntl_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
-	int rc;
-
-	/* An interruptible wait runs in a child too, so that a signal
-	 * arriving just before the blocking call cannot be missed. */
-	if (deadline == NULL && !(lk->flags & DLOCK_INTERRUPTIBLE)) {
-		while ((rc = fcntl_block(lk, shared)) < 0 && errno == EINTR)
-			;
-		return rc;
-	}
 	/* A classic lock taken by a child would be the child's. */
-	if (lk->classic)
-		return wait_poll(lk, shared, deadline, 10 * 1000000L, NULL);
-	return wait_in_child(lk, shared, deadline, fcntl_block);
+	return wait_kernel(lk, shared, deadline, fcntl_block, !lk->classic);
 }
 
 static int
@@ -95,7 +77,6 @@ fcntl_unlock(struct dlock *lk)
 }
 
 const struct dlock_ops fcntl_ops = {
-	.name = "fcntl",
 	.prepare = fcntl_prepare,
 	.try_lock = fcntl_try,
 	.wait_lock = fcntl_wait,

@@ -23,38 +23,29 @@ flock_prepare(struct dlock *lk)
 static int
 flock_try(struct dlock *lk, int shared)
 {
-	return flock(lk->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
+	return lk->kernel->flock(lk->fd,
+	    (shared ? LOCK_SH : LOCK_EX) | LOCK_NB);
 }
 
 static int
 flock_block(struct dlock *lk, int shared)
 {
-	return flock(lk->fd, shared ? LOCK_SH : LOCK_EX);
+	return lk->kernel->flock(lk->fd, shared ? LOCK_SH : LOCK_EX);
 }
 
 static int
 flock_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
-	int rc;
-
-	/* An interruptible wait runs in a child too, so that a signal
-	 * arriving just before the blocking call cannot be missed. */
-	if (deadline == NULL && !(lk->flags & DLOCK_INTERRUPTIBLE)) {
-		while ((rc = flock_block(lk, shared)) < 0 && errno == EINTR)
-			;
-		return rc;
-	}
-	return wait_in_child(lk, shared, deadline, flock_block);
+	return wait_kernel(lk, shared, deadline, flock_block, 1);
 }
 
 static int
 flock_unlock(struct dlock *lk)
 {
-	return flock(lk->fd, LOCK_UN);
+	return lk->kernel->flock(lk->fd, LOCK_UN);
 }
 
 const struct dlock_ops flock_ops = {
-	.name = "flock",
 	.prepare = flock_prepare,
 	.try_lock = flock_try,
 	.wait_lock = flock_wait,

@@ -27,24 +27,7 @@ lockfile_unpublish(struct dlock *lk)
 }
 
 const struct name_ops lockfile_name_ops = {
-	.record_name = NULL,
+	.kind = NAME_IS_RECORD,
 	.publish = lockfile_publish,
 	.unpublish = lockfile_unpublish,
-};
-
-static int
-lockfile_prepare(struct dlock *lk)
-{
-	return name_prepare(lk, &lockfile_name_ops);
-}
-
-const struct dlock_ops lockfile_ops = {
-	.name = "lockfile",
-	.prepare = lockfile_prepare,
-	.try_lock = name_try,
-	.wait_lock = name_wait,
-	.unlock = name_unlock,
-	.release = name_release,
-	.heartbeat = name_heartbeat,
-	.set_child = name_set_child,
 };

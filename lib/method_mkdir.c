@@ -7,10 +7,11 @@
 #include "internal.h"
 
 /*
- * The lock is the directory LOCKPATH; its owner record is the file "owner"
- * inside.  mkdir(2) is atomic even where exclusive creation of a file is
- * not trusted.  Between the mkdir and the record's appearance, readers see
- * a lock with no record, which they judge by its age alone.
+ * The lock is the directory LOCKPATH; its owner record is the file
+ * MKDIR_RECORD_NAME inside.  mkdir(2) is atomic even where exclusive
+ * creation of a file is not trusted.  Between the mkdir and the record's
+ * appearance, readers see a lock with no record, which they judge by its
+ * age alone.
  */
 
 static int
@@ -53,24 +54,7 @@ mkdir_unpublish(struct dlock *lk)
 }
 
 const struct name_ops mkdir_name_ops = {
-	.record_name = "/owner",
+	.kind = NAME_HOLDS_RECORD,
 	.publish = mkdir_publish,
 	.unpublish = mkdir_unpublish,
-};
-
-static int
-mkdir_prepare(struct dlock *lk)
-{
-	return name_prepare(lk, &mkdir_name_ops);
-}
-
-const struct dlock_ops mkdir_ops = {
-	.name = "mkdir",
-	.prepare = mkdir_prepare,
-	.try_lock = name_try,
-	.wait_lock = name_wait,
-	.unlock = name_unlock,
-	.release = name_release,
-	.heartbeat = name_heartbeat,
-	.set_child = name_set_child,
 };

@@ -158,7 +158,8 @@ append_option(char *dst, size_t size, const char *opt)
  * fixed buffer.
  */
 static int
-collect_options(struct span list, const char *fstype, char *dst, size_t size)
+collect_options(struct span list, const char *fstype,
+    mount_option_filter *wanted, char *dst, size_t size)
 {
 	const char *p = list.s, *end = list.s + list.n, *comma;
 	struct span tok;
@@ -172,7 +173,7 @@ collect_options(struct span list, const char *fstype, char *dst, size_t size)
 		/* Every option the table knows is far shorter than opt. */
 		if (tok.n == 0 || unescape(tok, opt, sizeof(opt), 0) == -1)
 			continue;
-		if (probe_option_matters(fstype, opt) &&
+		if (wanted(fstype, opt) &&
 		    append_option(dst, size, opt) == -1)
 			return -1;
 	}
@@ -180,15 +181,16 @@ collect_options(struct span list, const char *fstype, char *dst, size_t size)
 }
 
 int
-mountinfo_parse_line(const char *line, struct fsprobe *out)
+mountinfo_parse_line(const char *line, mount_option_filter *wanted,
+    struct fsprobe *out)
 {
 	struct mi_fields mf;
 	struct fsprobe *mnt;
-	char type[sizeof(out->fstype) + sizeof(out->subtype)];
+	char type[sizeof(out->fs.fstype) + sizeof(out->fs.subtype)];
 	char *dot;
 	int rc = -1, save;
 
-	if (line == NULL || out == NULL) {
+	if (line == NULL || wanted == NULL || out == NULL) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -203,38 +205,40 @@ mountinfo_parse_line(const char *line, struct fsprobe *out)
 		errno = EINVAL;
 		goto done;
 	}
-	if (unescape(mf.mountpoint, mnt->mountpoint, sizeof(mnt->mountpoint),
-	    0) == -1 || unescape(mf.fstype, type, sizeof(type), 0) == -1)
+	if (unescape(mf.mountpoint, mnt->fs.mountpoint,
+	    sizeof(mnt->fs.mountpoint), 0) == -1 ||
+	    unescape(mf.fstype, type, sizeof(type), 0) == -1)
 		goto done;
 	/* FUSE mounts read "fuse.sshfs" or "fuseblk.ntfs": the kernel type,
 	 * then the daemon's own name. */
 	if ((dot = strchr(type, '.')) != NULL)
 		*dot++ = '\0';
-	if (strlen(type) >= sizeof(mnt->fstype) ||
-	    (dot != NULL && strlen(dot) >= sizeof(mnt->subtype))) {
+	if (strlen(type) >= sizeof(mnt->fs.fstype) ||
+	    (dot != NULL && strlen(dot) >= sizeof(mnt->fs.subtype))) {
 		errno = EOVERFLOW;
 		goto done;
 	}
-	memcpy(mnt->fstype, type, strlen(type) + 1);
+	memcpy(mnt->fs.fstype, type, strlen(type) + 1);
 	if (dot != NULL)
-		memcpy(mnt->subtype, dot, strlen(dot) + 1);
+		memcpy(mnt->fs.subtype, dot, strlen(dot) + 1);
 	else
-		mnt->subtype[0] = '\0';
-	(void)unescape(mf.source, mnt->source, sizeof(mnt->source), 1);
-	if (collect_options(mf.mntopts, mnt->fstype, mnt->options,
-	    sizeof(mnt->options)) == -1 ||
-	    collect_options(mf.superopts, mnt->fstype, mnt->options,
-	    sizeof(mnt->options)) == -1)
+		mnt->fs.subtype[0] = '\0';
+	(void)unescape(mf.source, mnt->fs.source, sizeof(mnt->fs.source), 1);
+	if (collect_options(mf.mntopts, mnt->fs.fstype, wanted,
+	    mnt->fs.options, sizeof(mnt->fs.options)) == -1 ||
+	    collect_options(mf.superopts, mnt->fs.fstype, wanted,
+	    mnt->fs.options, sizeof(mnt->fs.options)) == -1)
 		goto done;
 
 	out->major = mnt->major;
 	out->minor = mnt->minor;
 	out->found_by = PROBE_FROM_LINE;
-	memcpy(out->fstype, mnt->fstype, sizeof(out->fstype));
-	memcpy(out->subtype, mnt->subtype, sizeof(out->subtype));
-	memcpy(out->source, mnt->source, sizeof(out->source));
-	memcpy(out->mountpoint, mnt->mountpoint, sizeof(out->mountpoint));
-	memcpy(out->options, mnt->options, sizeof(out->options));
+	memcpy(out->fs.fstype, mnt->fs.fstype, sizeof(out->fs.fstype));
+	memcpy(out->fs.subtype, mnt->fs.subtype, sizeof(out->fs.subtype));
+	memcpy(out->fs.source, mnt->fs.source, sizeof(out->fs.source));
+	memcpy(out->fs.mountpoint, mnt->fs.mountpoint,
+	    sizeof(out->fs.mountpoint));
+	memcpy(out->fs.options, mnt->fs.options, sizeof(out->fs.options));
 	rc = 0;
 done:
 	save = errno;
@@ -270,7 +274,7 @@ keep_line(char **slot, const char *line)
 
 int
 mountinfo_find(FILE *fp, unsigned int major, unsigned int minor,
-    const char *dir, struct fsprobe *out)
+    const char *dir, mount_option_filter *wanted, struct fsprobe *out)
 {
 	char *line = NULL, *by_dev = NULL, *by_prefix = NULL, *mp = NULL;
 	size_t cap = 0, dev_rank = 0, prefix_rank = 0, plen;
@@ -278,7 +282,7 @@ mountinfo_find(FILE *fp, unsigned int major, unsigned int minor,
 	unsigned int ma, mi;
 	int rc = -1, save;
 
-	if (fp == NULL || dir == NULL || out == NULL) {
+	if (fp == NULL || dir == NULL || wanted == NULL || out == NULL) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -310,10 +314,10 @@ mountinfo_find(FILE *fp, unsigned int major, unsigned int minor,
 		goto done;
 	}
 	if (by_dev != NULL) {
-		if ((rc = mountinfo_parse_line(by_dev, out)) == 0)
+		if ((rc = mountinfo_parse_line(by_dev, wanted, out)) == 0)
 			out->found_by = PROBE_BY_DEVICE;
 	} else if (by_prefix != NULL) {
-		if ((rc = mountinfo_parse_line(by_prefix, out)) == 0)
+		if ((rc = mountinfo_parse_line(by_prefix, wanted, out)) == 0)
 			out->found_by = PROBE_BY_PREFIX;
 	} else {
 		errno = ENOENT;

@@ -51,31 +51,28 @@ joined(const char *a, const char *b)
 static char *
 directory_of(const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	char *dir;
+	char dir[PATH_MAX];
 
-	if (slash == NULL)
-		return strdup(".");
-	if (slash == path)
-		return strdup("/");
-	dir = strndup(path, (size_t)(slash - path));
-	return dir;
+	return parent_dir(path, dir, sizeof(dir)) < 0 ? NULL : strdup(dir);
 }
 
-int
-name_prepare(struct dlock *lk, const struct name_ops *ops)
+static int name_release(struct dlock *lk);
+
+/* lk->name_ops is set (lock.c): the method's own part. */
+static int
+name_prepare(struct dlock *lk)
 {
+	const struct name_ops *ops = lk->name_ops;
 	struct lock_look look;
 	struct statfs sfs;
 
-	lk->name = ops;
 	lk->watch = -1;
 	if (lk->start != 0 || lk->length != 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	lk->record_path = ops->record_name != NULL ?
-	    joined(lk->path, ops->record_name) : strdup(lk->path);
+	lk->record_path = ops->kind == NAME_HOLDS_RECORD ?
+	    joined(lk->path, "/" MKDIR_RECORD_NAME) : strdup(lk->path);
 	lk->break_path = joined(lk->path, ".break");
 	lk->dir = directory_of(lk->path);
 	if (lk->record_path == NULL || lk->break_path == NULL ||
@@ -153,15 +150,15 @@ foreign_lock(struct dlock *lk, const struct lock_look *look)
 	    strcmp(look->owner.method, lk->self.method) != 0)
 		return EPROTO;
 	if (look->parsed && look->owner.kind == DLOCK_RECORD_EMPTY &&
-	    lk->name->record_name == NULL && kernel_lock_present(lk->path))
+	    lk->name_ops->kind == NAME_IS_RECORD && kernel_lock_present(lk->path))
 		return EPROTO;
-	if (!look->has_record_file && lk->name->record_name != NULL &&
+	if (!look->has_record_file && lk->name_ops->kind == NAME_HOLDS_RECORD &&
 	    kernel_lock_present(lk->path))
 		return EPROTO;
 	return 0;
 }
 
-int
+static int
 name_try(struct dlock *lk, int shared)
 {
 	char record[DLOCK_RECORD_MAX + 1];
@@ -182,7 +179,7 @@ name_try(struct dlock *lk, int shared)
 		return -1;
 	/* A second round only after a stale lock was removed. */
 	for (round = 0; round < 2; round++) {
-		if (lk->name->publish(lk, record, (size_t)len) == 0) {
+		if (lk->name_ops->publish(lk, record, (size_t)len) == 0) {
 			lk->held = LOCK_EX;
 			lk->judged.exists = 0;
 			return 0;
@@ -275,9 +272,9 @@ lock_name_removed(struct dlock *lk)
 #endif
 
 /*
- * A nap between polls (see nap()) that the removal of the lock's name,
- * seen by the watch, cuts short.  Returns 1 when it did, 0 when the nap
- * ran its course, -1 as nap().
+ * A sleep between polls (see sleep_up_to()) that the removal of the lock's
+ * name, seen by the watch, cuts short.  Returns 1 when it did, 0 when the
+ * sleep ran its course, -1 as sleep_up_to().
  */
 static int
 pause_between_polls(struct dlock *lk, long delay_ns,
@@ -291,7 +288,7 @@ pause_between_polls(struct dlock *lk, long delay_ns,
 	    deadline->tv_nsec < until.tv_nsec)))
 		until = *deadline;
 	for (;;) {
-		if (nap(lk->watch, &until, delay_ns, mask) < 0)
+		if (sleep_up_to(lk->watch, &until, delay_ns, mask) < 0)
 			return -1;
 #ifdef __linux__
 		if (lk->watch >= 0 && lock_name_removed(lk))
@@ -302,16 +299,33 @@ pause_between_polls(struct dlock *lk, long delay_ns,
 	}
 }
 
-int
+/*
+ * After a release that another waiter has already turned into its own
+ * lock, a try would only cost a failed publish and a judgement of a lock
+ * just made: when every waiter wakes at once, that is most of what they
+ * spend.
+ */
+static int
+try_unless_retaken(struct dlock *lk, int shared, int woken)
+{
+	struct stat st;
+
+	if (woken && lstat(lk->path, &st) == 0) {
+		errno = EWOULDBLOCK;
+		return -1;
+	}
+	return name_try(lk, shared);
+}
+
+static const struct poll_steps name_steps = {
+	.try_lock = try_unless_retaken,
+	.pause = pause_between_polls,
+};
+
+/* The watch is set before the first try, so that no release is missed. */
+static int
 name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
-	struct timespec left;
-	unsigned int attempt = 0;
-	int interruptible = lk->flags & DLOCK_INTERRUPTIBLE;
-	sigset_t all, caller;
-	struct stat st;
-	int rc, saved, released = 0;
-
 #ifdef __linux__
 	/*
 	 * One watch for the handle's life: closing an inotify descriptor
@@ -323,51 +337,17 @@ name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 	else
 		drain(lk->watch);
 #endif
-	/* Signals wait for the sleeps, which take them atomically. */
-	if (interruptible) {
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &caller);
-	}
-	for (;;) {
-		/* The watch is set before each try: no release is missed.
-		 * After a release that another waiter has already turned
-		 * into its own lock, a try would only cost a failed publish
-		 * and a judgement of a lock just made: when every waiter
-		 * wakes at once, that is most of what they spend. */
-		if (released && lstat(lk->path, &st) == 0) {
-			rc = -1;
-			errno = EWOULDBLOCK;
-		} else {
-			rc = name_try(lk, shared);
-		}
-		if (rc == 0 || errno != EWOULDBLOCK)
-			break;
-		if (deadline != NULL && !deadline_left(deadline, &left)) {
-			errno = ETIMEDOUT;
-			rc = -1;
-			break;
-		}
-		rc = pause_between_polls(lk, backoff_ns(++attempt,
-		    lk->poll_cap_ns), deadline, interruptible ? &caller : NULL);
-		if (rc < 0)
-			break;
-		released = rc == 1;
-	}
-	if (interruptible) {
-		saved = errno;
-		pthread_sigmask(SIG_SETMASK, &caller, NULL);
-		errno = saved;
-	}
-	return rc;
+	return wait_polling(lk, shared, deadline, lk->poll_cap_ns, NULL,
+	    &name_steps);
 }
 
 static int
 unpublish(struct dlock *lk)
 {
-	return lk->name->unpublish(lk);
+	return lk->name_ops->unpublish(lk);
 }
 
-int
+static int
 name_unlock(struct dlock *lk)
 {
 	if (!lk->held)
@@ -378,7 +358,7 @@ name_unlock(struct dlock *lk)
 	return 0;
 }
 
-int
+static int
 name_release(struct dlock *lk)
 {
 	int rc = 0, saved;
@@ -402,7 +382,7 @@ name_release(struct dlock *lk)
  * (a NULL time asks the server for its own).  The descriptor is of the file
  * we checked, so a lock replaced meanwhile is never touched.
  */
-int
+static int
 name_heartbeat(struct dlock *lk)
 {
 	struct lock_look look;
@@ -474,7 +454,7 @@ rewrite_record(struct dlock *lk)
 	return rc;
 }
 
-int
+static int
 name_set_child(struct dlock *lk, pid_t child)
 {
 	if (!lk->held) {
@@ -486,3 +466,13 @@ name_set_child(struct dlock *lk, pid_t child)
 		lk->self.child_start = 0;
 	return with_own_lock(lk, rewrite_record);
 }
+
+const struct dlock_ops name_lock_ops = {
+	.prepare = name_prepare,
+	.try_lock = name_try,
+	.wait_lock = name_wait,
+	.unlock = name_unlock,
+	.release = name_release,
+	.heartbeat = name_heartbeat,
+	.set_child = name_set_child,
+};

@@ -22,20 +22,13 @@ is_lockable(mode_t mode)
 }
 
 static int
-fail_closing(int fd, int err)
-{
-	close(fd);
-	errno = err;
-	return -1;
-}
-
-static int
 starts_like_a_record(int fd)
 {
-	char head[8];
+	char head[RECORD_TAG_LEN + 2];
 
 	return pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
-	    memcmp(head, "dlock/", 6) == 0 && head[6] >= '0' && head[6] <= '9';
+	    memcmp(head, RECORD_TAG, RECORD_TAG_LEN) == 0 &&
+	    head[RECORD_TAG_LEN] >= '0' && head[RECORD_TAG_LEN] <= '9';
 }
 
 /*
@@ -50,7 +43,7 @@ holds_owner_record(int fd, const struct stat *st)
 
 	if (S_ISREG(st->st_mode))
 		return st->st_size > 0 && starts_like_a_record(fd);
-	owner = openat(fd, "owner", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	owner = openat(fd, MKDIR_RECORD_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (owner < 0)
 		return 0;
@@ -66,18 +59,20 @@ open_lock_file(struct dlock *lk, int want_write)
 	int create = !(lk->flags & DLOCK_NOCREATE);
 	int access_mode = want_write ? O_RDWR : O_RDONLY;
 	struct stat st;
-	int fd, first, seen = lk->path_seen;
+	enum path_seen seen = lk->path_seen;
+	int fd, first;
 
 	/* auto has just looked (lock.c); on a network filesystem each look
 	 * is a round trip, so its answer serves here, once. */
-	lk->path_seen = 0;
-	if (seen != 0)
+	lk->path_seen = PATH_UNSEEN;
+	if (seen != PATH_UNSEEN)
 		st = lk->path_st;
 	else if (lstat(lk->path, &st) == 0)
-		seen = 1;
+		seen = PATH_FOUND;
 	/* Devices are refused before they are opened: opening one can have
 	 * side effects (a tape rewinds, a terminal becomes ours). */
-	if (seen > 0 && !S_ISLNK(st.st_mode) && !is_lockable(st.st_mode)) {
+	if (seen == PATH_FOUND && !S_ISLNK(st.st_mode) &&
+	    !is_lockable(st.st_mode)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -85,15 +80,15 @@ open_lock_file(struct dlock *lk, int want_write)
 	/* Knowing whether the file is new lets a fall back to a lockfile
 	 * remove it again (see lock.c).  A file seen a moment ago is opened
 	 * as it is; if it has gone meanwhile, it is created. */
-	fd = seen > 0 ? open(lk->path, access_mode | base) : -1;
-	if (fd < 0 && seen > 0 && errno == ENOENT)
-		seen = -1;
-	if (fd < 0 && seen <= 0 && create) {
+	fd = seen == PATH_FOUND ? open(lk->path, access_mode | base) : -1;
+	if (fd < 0 && seen == PATH_FOUND && errno == ENOENT)
+		seen = PATH_MISSING;
+	if (fd < 0 && seen != PATH_FOUND && create) {
 		fd = open(lk->path, access_mode | O_CREAT | O_EXCL | base,
 		    lk->mode);
 		lk->created = fd >= 0;
 	}
-	if (fd < 0 && seen <= 0 && (!create || errno == EEXIST))
+	if (fd < 0 && seen != PATH_FOUND && (!create || errno == EEXIST))
 		fd = open(lk->path, access_mode | base);
 	if (fd < 0) {
 		first = errno;
@@ -127,23 +122,5 @@ close_lock_file(struct dlock *lk)
 	if (lk->owns_fd && lk->fd >= 0)
 		close(lk->fd);
 	lk->fd = -1;
-	return 0;
-}
-
-/* Writes all of buf; a short write is retried, so -1 carries the cause. */
-int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }

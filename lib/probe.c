@@ -9,7 +9,7 @@
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
-#include "dlock.h"
+#include "internal.h"
 #include "probe.h"
 
 /*
@@ -273,51 +273,26 @@ probe_choose(struct fsprobe *p)
 	const char *opt = NULL, *why = UNKNOWN;
 	size_t i, optlen = 0;
 
-	p->method = DLOCK_LOCKFILE;
+	p->fs.method = DLOCK_LOCKFILE;
 	for (i = 0; i < NCHOICES; i++) {
 		c = &choices[i];
-		if (strcmp(c->fstype, p->fstype) != 0 ||
-		    (c->subtype != NULL && strcmp(c->subtype, p->subtype) != 0))
+		if (strcmp(c->fstype, p->fs.fstype) != 0 ||
+		    (c->subtype != NULL && strcmp(c->subtype, p->fs.subtype) != 0))
 			continue;
 		if (c->option != NULL &&
-		    (opt = find_option(p->options, c->option, &optlen)) == NULL)
+		    (opt = find_option(p->fs.options, c->option, &optlen)) == NULL)
 			continue;
-		p->method = c->method;
+		p->fs.method = c->method;
 		why = c->why;
 		break;
 	}
-	snprintf(p->reason, sizeof(p->reason), "%s%s%s%s%s%.*s: %s",
-	    p->fstype[0] != '\0' ? p->fstype : "an unnamed filesystem",
-	    p->subtype[0] != '\0' ? "." : "", p->subtype,
+	snprintf(p->fs.reason, sizeof(p->fs.reason), "%s%s%s%s%s%.*s: %s",
+	    p->fs.fstype[0] != '\0' ? p->fs.fstype : "an unnamed filesystem",
+	    p->fs.subtype[0] != '\0' ? "." : "", p->fs.subtype,
 	    p->found_by == PROBE_BY_MAGIC ? " (known by its statfs magic)" : "",
 	    opt != NULL ? " mounted with " : "", (int)optlen,
 	    opt != NULL ? opt : "", why);
-	return p->method;
-}
-
-/* dirname(3) without writing into path. */
-static int
-parent_dir(const char *path, char *dir, size_t size)
-{
-	size_t len = strlen(path);
-
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	while (len > 0 && path[len - 1] != '/')
-		len--;
-	if (len == 0) {
-		path = ".";
-		len = 1;
-	}
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	if (len >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(dir, path, len);
-	dir[len] = '\0';
-	return 0;
+	return p->fs.method;
 }
 
 /* The directory that holds a lock: the lock path itself when it is a
@@ -337,147 +312,107 @@ lock_directory(const char *lockpath, int is_dir, char *dir, size_t size)
 
 #define MOUNTINFO "/proc/self/mountinfo"
 
-#ifdef DLOCK_TEST_HOOKS
-/*
- * Test builds only, so that tests can replay mounts recorded elsewhere:
- * DLOCK_TEST_MOUNTINFO names a file to read instead of MOUNTINFO,
- * DLOCK_TEST_DEV ("major:minor") stands for the directory's st_dev, and
- * DLOCK_TEST_FSMAGIC (a C integer) for its statfs magic.
- */
-static const char *
-mountinfo_path(void)
-{
-	const char *s = getenv("DLOCK_TEST_MOUNTINFO");
-
-	return s != NULL && *s != '\0' ? s : MOUNTINFO;
-}
-
-static void
-apply_test_hooks(unsigned int *major, unsigned int *minor,
-    unsigned long *magic)
-{
-	const char *s;
-	char *end;
-	unsigned long ma;
-
-	if ((s = getenv("DLOCK_TEST_DEV")) != NULL) {
-		ma = strtoul(s, &end, 10);
-		if (*end == ':') {
-			unsigned long mi = strtoul(end + 1, &end, 10);
-
-			if (*end == '\0' && ma <= UINT_MAX && mi <= UINT_MAX) {
-				*major = (unsigned int)ma;
-				*minor = (unsigned int)mi;
-			}
-		}
-	}
-	if ((s = getenv("DLOCK_TEST_FSMAGIC")) != NULL) {
-		ma = strtoul(s, &end, 0);
-		if (end != s && *end == '\0')
-			*magic = ma;
-	}
-}
-#else
-static const char *
-mountinfo_path(void)
-{
-	return MOUNTINFO;
-}
-#endif
-
-/* Reads the mount table for major:minor, and dir when no line has them. */
+/* A chroot hides the mount that holds it.  Only a local filesystem can be
+ * named from statfs alone: every other answer needs the mount options. */
 static int
-find_mount(unsigned int dev_major, unsigned int dev_minor, const char *dir,
-    struct fsprobe *out)
+name_by_magic(unsigned long magic, struct fsprobe *out)
 {
-	FILE *fp;
-	int rc, save;
+	const char *local = probe_local_fstype(magic);
 
-	if ((fp = fopen(mountinfo_path(), "re")) == NULL)
+	if (local == NULL) {
+		errno = ENODEV;
 		return -1;
-	rc = mountinfo_find(fp, dev_major, dev_minor, dir, out);
-	save = errno;
-	fclose(fp);
-	errno = save;
-	return rc;
+	}
+	snprintf(out->fs.fstype, sizeof(out->fs.fstype), "%s", local);
+	out->found_by = PROBE_BY_MAGIC;
+	return 0;
+}
+
+static int
+find_mount(FILE *mountinfo, unsigned int dev_major, unsigned int dev_minor,
+    const char *dir, struct fsprobe *out)
+{
+	if (mountinfo == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	rewind(mountinfo);
+	return mountinfo_find(mountinfo, dev_major, dev_minor, dir,
+	    probe_option_matters, out);
 }
 
 /*
- * Probes the directory dir.  With resolve, out->dir is dir resolved
- * first, for display and for choosing among bind mounts.  Without it
- * (auto, which only wants the method), dir is resolved only when no
- * mount line carries its device: lines that share a device share one
- * superblock, and with it the options the choice reads, so any of them
- * gives the same method.  On a network filesystem every step of
+ * Without resolve (auto, which only wants the method), dir is resolved
+ * only when no mount line carries its device: lines that share a device
+ * share one superblock, and with it the options the choice reads, so any
+ * of them gives the same method.  On a network filesystem every step of
  * realpath() is a round trip to the server.
  */
+int
+probe_mounts(const char *dir, int resolve, unsigned long fs_magic, dev_t dev,
+    FILE *mountinfo, struct fsprobe *out)
+{
+	unsigned int dev_major = major(dev), dev_minor = minor(dev);
+	int rc;
+
+	if (resolve ? realpath(dir, out->dir) == NULL :
+	    snprintf(out->dir, sizeof(out->dir), "%s", dir) < 0)
+		return -1;
+	/* Unresolved, the directory matches by device alone: a mount-point
+	 * prefix of a path with symlinks in it could name the wrong mount. */
+	rc = find_mount(mountinfo, dev_major, dev_minor,
+	    resolve ? out->dir : "", out);
+	if (rc == -1 && errno == ENOENT && !resolve) {
+		if (realpath(dir, out->dir) == NULL)
+			return -1;
+		rc = find_mount(mountinfo, dev_major, dev_minor, out->dir, out);
+	}
+	if (rc == -1 && (errno != ENOENT || name_by_magic(fs_magic, out) == -1))
+		return -1;
+	out->fs_magic = fs_magic & 0xFFFFFFFFUL;
+	out->major = dev_major;
+	out->minor = dev_minor;
+	probe_choose(out);
+	return 0;
+}
+
+/* Probes the directory dir; with resolve, out->dir is dir resolved, for
+ * display and for choosing among bind mounts. */
 static int
 probe_directory(const char *dir, int resolve, struct fsprobe *out)
 {
 	struct statfs sfs;
 	struct stat st;
-	unsigned int dev_major, dev_minor;
 	unsigned long magic;
-	const char *local;
-	int rc;
+	FILE *fp;
+	int rc, save;
 
 	if (statfs(dir, &sfs) == -1)
 		return -1;
 	magic = (unsigned long)sfs.f_type & 0xFFFFFFFFUL;
-#ifndef DLOCK_TEST_HOOKS
 	/* A local filesystem is named by its statfs magic alone, and every
-	 * local filesystem gets fcntl: no need to read the mount table.
-	 * (Test builds always read it, so that recorded mounts can be fed
-	 * to the probe.) */
-	if (!resolve && (local = probe_local_fstype(magic)) != NULL) {
+	 * local filesystem gets fcntl: no need to read the mount table. */
+	if (!resolve && name_by_magic(magic, out) == 0) {
 		snprintf(out->dir, sizeof(out->dir), "%s", dir);
-		snprintf(out->fstype, sizeof(out->fstype), "%s", local);
-		out->found_by = PROBE_BY_MAGIC;
 		out->fs_magic = magic;
 		probe_choose(out);
 		return 0;
 	}
-#endif
 	if (stat(dir, &st) == -1)
 		return -1;
 	if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;
 		return -1;
 	}
-	if (resolve ? realpath(dir, out->dir) == NULL :
-	    snprintf(out->dir, sizeof(out->dir), "%s", dir) < 0)
+	/* Without /proc, the mount is named by its statfs magic or not. */
+	if ((fp = fopen(MOUNTINFO, "re")) == NULL && errno != ENOENT)
 		return -1;
-	dev_major = major(st.st_dev);
-	dev_minor = minor(st.st_dev);
-#ifdef DLOCK_TEST_HOOKS
-	apply_test_hooks(&dev_major, &dev_minor, &magic);
-#endif
-	/* Unresolved, the directory matches by device alone: a mount-point
-	 * prefix of a path with symlinks in it could name the wrong mount. */
-	rc = find_mount(dev_major, dev_minor, resolve ? out->dir : "", out);
-	if (rc == -1 && errno == ENOENT && !resolve) {
-		if (realpath(dir, out->dir) == NULL)
-			return -1;
-		rc = find_mount(dev_major, dev_minor, out->dir, out);
-	}
-	if (rc == -1 && errno != ENOENT)
-		return -1;
-	if (rc == -1) {
-		/* A chroot hides the mount that holds it.  Only a local
-		 * filesystem can be named from statfs alone: every other
-		 * answer needs the mount options. */
-		if ((local = probe_local_fstype(magic)) == NULL) {
-			errno = ENODEV;
-			return -1;
-		}
-		snprintf(out->fstype, sizeof(out->fstype), "%s", local);
-		out->found_by = PROBE_BY_MAGIC;
-	}
-	out->fs_magic = magic;
-	out->major = dev_major;
-	out->minor = dev_minor;
-	probe_choose(out);
-	return 0;
+	rc = probe_mounts(dir, resolve, magic, st.st_dev, fp, out);
+	save = errno;
+	if (fp != NULL)
+		fclose(fp);
+	errno = save;
+	return rc;
 }
 
 int
@@ -508,5 +443,5 @@ probe_method(const char *lockpath, int is_dir, struct fsprobe *out)
 	if (lock_directory(lockpath, is_dir, dir, sizeof(dir)) == -1 ||
 	    probe_directory(dir, 0, out) == -1)
 		return -1;
-	return out->method;
+	return out->fs.method;
 }

@@ -9,6 +9,9 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <sys/types.h>
+
+#include "dlock.h"
 
 /* How the mount was identified. */
 enum probe_found_by {
@@ -21,19 +24,17 @@ enum probe_found_by {
 				   statfs magic of a local filesystem */
 };
 
+/*
+ * What the probe saw.  The public part is filled in place, so that
+ * dlock_probe() hands it out as it is.
+ */
 struct fsprobe {
+	struct dlock_fsinfo fs;		/* fstype, subtype, source, mount
+					   point, options, method, reason */
 	char dir[PATH_MAX];		/* the lock's directory, resolved */
 	unsigned long fs_magic;		/* statfs() f_type */
 	unsigned int major, minor;	/* st_dev of dir; a parsed line's own */
 	int found_by;			/* enum probe_found_by */
-	char fstype[32];		/* "nfs4"; "fuse" for "fuse.sshfs" */
-	char subtype[64];		/* "sshfs" for "fuse.sshfs"; "" if none */
-	char source[256];		/* "server:/export"; may be cut short */
-	char mountpoint[PATH_MAX];
-	char options[512];		/* the options the choice reads, comma
-					   separated: "nolock,local_lock=all" */
-	int method;			/* enum dlock_method, never DLOCK_AUTO */
-	char reason[256];		/* one sentence: why this method */
 };
 
 /*
@@ -59,26 +60,47 @@ int probe_path(const char *lockpath, struct fsprobe *out);
 int probe_method(const char *lockpath, int is_dir, struct fsprobe *out);
 
 /*
+ * The probe of directory dir from what the system says of it: fs_magic
+ * from statfs(2), dev from stat(2), and mountinfo the mount table
+ * (/proc/self/mountinfo; NULL when there is none to read).  probe_path()
+ * and probe_method() pass what the system says; tests pass recorded
+ * mounts.  With resolve, out->dir is dir resolved first; without it, only
+ * when no line carries dev.  When no line fits, fs_magic alone may name a
+ * local filesystem.  Returns 0, or -1 with errno set as probe_path().
+ */
+int probe_mounts(const char *dir, int resolve, unsigned long fs_magic,
+    dev_t dev, FILE *mountinfo, struct fsprobe *out);
+
+/*
  * Chooses the method from fstype, subtype and options, sets method and
  * reason, and returns the method.  Never fails: an unknown filesystem gets
  * DLOCK_LOCKFILE.  The same mount always gives the same answer.
  */
 int probe_choose(struct fsprobe *p);
 
-/* Nonzero if the choice for fstype reads option ("nolock", "local_lock=all"). */
+/* Nonzero if the choice for fstype reads option ("nolock", "local_lock="). */
 int probe_option_matters(const char *fstype, const char *option);
 
 /* The fstype of a local filesystem with this statfs magic, or NULL. */
 const char *probe_local_fstype(unsigned long magic);
 
 /*
- * One line of /proc/PID/mountinfo into the mount fields of *out (major,
- * minor, mountpoint, fstype, subtype, source, options, found_by); other
- * fields are left alone, and so is everything on failure.  Returns 0, or -1
- * with errno EINVAL (not a mountinfo line) or EOVERFLOW (a field does not
- * fit; source alone is cut short instead, as it is only shown).
+ * mountinfo.c, the mount-table parser.  It keeps of a line's options only
+ * those that wanted(fstype, option) says the caller reads, so that a long
+ * list cannot push one of them out of out->fs.options.
  */
-int mountinfo_parse_line(const char *line, struct fsprobe *out);
+typedef int mount_option_filter(const char *fstype, const char *option);
+
+/*
+ * One line of /proc/PID/mountinfo into the mount fields of *out (major,
+ * minor, found_by, and in out->fs mountpoint, fstype, subtype, source,
+ * options); other fields are left alone, and so is everything on failure.
+ * Returns 0, or -1 with errno EINVAL (not a mountinfo line, or a NULL
+ * argument) or EOVERFLOW (a field does not fit; source alone is cut short
+ * instead, as it is only shown).
+ */
+int mountinfo_parse_line(const char *line, mount_option_filter *wanted,
+    struct fsprobe *out);
 
 /*
  * Reads mountinfo lines from fp and parses the one for a directory whose
@@ -89,6 +111,6 @@ int mountinfo_parse_line(const char *line, struct fsprobe *out);
  * fits), ENOMEM, a read error, or mountinfo_parse_line's.
  */
 int mountinfo_find(FILE *fp, unsigned int major, unsigned int minor,
-    const char *dir, struct fsprobe *out);
+    const char *dir, mount_option_filter *wanted, struct fsprobe *out);
 
 #endif /* DLOCK_PROBE_H */

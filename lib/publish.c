@@ -45,33 +45,34 @@ linked_after_all(const char *target, const char *data, size_t len,
 	char buf[DLOCK_RECORD_MAX + 2];
 	struct stat there;
 	ssize_t n;
-	int fd;
 
 	if (lstat(target, &there) == 0 && there.st_dev == mine->st_dev &&
 	    there.st_ino == mine->st_ino)
 		return 1;
 	if (len >= sizeof(buf))
 		return 0;
-	fd = open(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, len + 1);
-	close(fd);
+	n = read_file(target, O_NOFOLLOW | O_NONBLOCK, buf, len + 1);
 	return n == (ssize_t)len && memcmp(buf, data, len) == 0;
 }
 
-static int
-fail_closing(int fd, int err)
+/* What one way of publishing came to. */
+enum published {
+	PUBLISH_DONE,
+	PUBLISH_ERROR,		/* errno says why */
+	PUBLISH_CANNOT		/* not here: the next way is tried */
+};
+
+static enum published
+fail_publishing(int fd, int err)
 {
-	close(fd);
-	errno = err;
-	return -1;
+	fail_closing(fd, err);
+	return PUBLISH_ERROR;
 }
 
 /* An unnamed file (O_TMPFILE) leaves nothing behind whenever we are
- * killed.  Returns 0, -1 with errno, or -2 when the filesystem (or a
- * missing /proc) cannot do it. */
-static int
+ * killed.  PUBLISH_CANNOT when the filesystem (or a missing /proc)
+ * cannot do it. */
+static enum published
 publish_unnamed(const char *dir, const char *target, const char *data,
     size_t len, mode_t mode)
 {
@@ -83,36 +84,36 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
 	if (fd < 0)
 		return errno == EACCES || errno == EROFS || errno == ENOSPC ||
-		    errno == EDQUOT ? -1 : -2;
+		    errno == EDQUOT ? PUBLISH_ERROR : PUBLISH_CANNOT;
 	if (write_all(fd, data, len) < 0 || fstat(fd, &mine) < 0)
-		return fail_closing(fd, errno);
+		return fail_publishing(fd, errno);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
 	err = errno;
 	if (rc == 0 || (err == EEXIST &&
 	    linked_after_all(target, data, len, &mine))) {
 		close(fd);
-		return 0;
+		return PUBLISH_DONE;
 	}
 	if ((err == ENOENT && access("/proc/self/fd", F_OK) < 0) ||
 	    link_unsupported(err)) {
 		close(fd);
-		return -2;
+		return PUBLISH_CANNOT;
 	}
-	return fail_closing(fd, err);
+	return fail_publishing(fd, err);
 #else
 	(void)dir;
 	(void)target;
 	(void)data;
 	(void)len;
 	(void)mode;
-	return -2;
+	return PUBLISH_CANNOT;
 #endif
 }
 
 /* A temporary name of our own beside the target, then link(2).  Returns
  * as publish_unnamed(); a kill in between leaves the temporary file. */
-static int
+static enum published
 publish_named(const char *target, const char *data, size_t len, mode_t mode)
 {
 	static unsigned int serial;
@@ -125,21 +126,19 @@ publish_named(const char *target, const char *data, size_t len, mode_t mode)
 		    (int)getpid(), serial++);
 		if (n < 0 || (size_t)n >= sizeof(tmp)) {
 			errno = ENAMETOOLONG;
-			return -1;
+			return PUBLISH_ERROR;
 		}
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 		    O_CLOEXEC, mode);
 		if (fd < 0 && errno != EEXIST)
-			return -1;
+			return PUBLISH_ERROR;
 	}
 	if (fd < 0)
-		return -1;
+		return PUBLISH_ERROR;
 	if (write_all(fd, data, len) < 0 || fstat(fd, &mine) < 0) {
 		err = errno;
-		close(fd);
 		unlink(tmp);
-		errno = err;
-		return -1;
+		return fail_publishing(fd, err);
 	}
 	close(fd);
 	rc = link(tmp, target);
@@ -148,10 +147,12 @@ publish_named(const char *target, const char *data, size_t len, mode_t mode)
 		rc = 0;
 	unlink(tmp);
 	errno = err;
-	return rc == 0 ? 0 : link_unsupported(err) ? -2 : -1;
+	if (rc == 0)
+		return PUBLISH_DONE;
+	return link_unsupported(err) ? PUBLISH_CANNOT : PUBLISH_ERROR;
 }
 
-static int
+static enum published
 publish_in_place(const char *target, const char *data, size_t len,
     mode_t mode)
 {
@@ -160,21 +161,19 @@ publish_in_place(const char *target, const char *data, size_t len,
 	fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    mode);
 	if (fd < 0)
-		return -1;
+		return PUBLISH_ERROR;
 	if (write_all(fd, data, len) < 0) {
 		err = errno;
-		close(fd);
 		unlink(target);
-		errno = err;
-		return -1;
+		return fail_publishing(fd, err);
 	}
 	if (close(fd) < 0) {
 		err = errno;
 		unlink(target);
 		errno = err;
-		return -1;
+		return PUBLISH_ERROR;
 	}
-	return 0;
+	return PUBLISH_DONE;
 }
 
 /*
@@ -187,22 +186,24 @@ int
 publish_file(const char *dir, const char *target, const char *data,
     size_t len, mode_t mode, int *how, struct stat *st)
 {
-	int rc = -2;
+	enum published rc = PUBLISH_CANNOT;
 
 	mode &= 0666;
 	if (*how == PUBLISH_UNNAMED) {
 		rc = publish_unnamed(dir, target, data, len, mode);
-		if (rc == -2)
+		if (rc == PUBLISH_CANNOT)
 			*how = PUBLISH_NAMED;
 	}
-	if (rc == -2 && *how == PUBLISH_NAMED) {
+	if (rc == PUBLISH_CANNOT && *how == PUBLISH_NAMED) {
 		rc = publish_named(target, data, len, mode);
-		if (rc == -2)
+		if (rc == PUBLISH_CANNOT)
 			*how = PUBLISH_IN_PLACE;
 	}
-	if (rc == -2)
+	if (rc == PUBLISH_CANNOT)
 		rc = publish_in_place(target, data, len, mode);
-	if (rc == 0 && st != NULL && lstat(target, st) < 0)
+	if (rc != PUBLISH_DONE)
+		return -1;
+	if (st != NULL && lstat(target, st) < 0)
 		memset(st, 0, sizeof(*st));
-	return rc;
+	return 0;
 }

@@ -13,8 +13,7 @@
 /* The range checks below take a pid as an int. */
 _Static_assert(sizeof(pid_t) == sizeof(int), "pid_t must be an int");
 
-#define V1_TAG		"dlock/1"
-#define VERSION_TAG	"dlock/"
+#define V1_TAG		RECORD_TAG "1"
 
 enum field_type {
 	FIELD_METHOD,
@@ -313,13 +312,13 @@ static int parse_legacy(const char *buf, size_t len, struct dlock_owner *o)
 
 int record_parse(const char *buf, size_t len, struct dlock_owner *o)
 {
-	const size_t prefix_len = sizeof(VERSION_TAG) - 1;
+	const size_t prefix_len = RECORD_TAG_LEN;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
 	if (len > DLOCK_RECORD_MAX)
 		rc = -1;
-	else if (len >= prefix_len && memcmp(buf, VERSION_TAG, prefix_len) == 0)
+	else if (len >= prefix_len && memcmp(buf, RECORD_TAG, prefix_len) == 0)
 		rc = parse_v1(buf, buf[len - 1] == '\n' ? len - 1 : len, o);
 	else
 		rc = parse_legacy(buf, len, o);
@@ -332,11 +331,11 @@ int record_parse(const char *buf, size_t len, struct dlock_owner *o)
 
 int record_version(const char *buf, size_t len)
 {
-	const size_t prefix_len = sizeof(VERSION_TAG) - 1;
+	const size_t prefix_len = RECORD_TAG_LEN;
 	uint64_t version;
 	size_t end;
 
-	if (len < prefix_len || memcmp(buf, VERSION_TAG, prefix_len) != 0)
+	if (len < prefix_len || memcmp(buf, RECORD_TAG, prefix_len) != 0)
 		return 0;
 	for (end = prefix_len; end < len; end++)
 		if (buf[end] == ' ' || buf[end] == '\n')

@@ -3,7 +3,7 @@
 #define DLOCK_RECORD_H
 
 /*
- * Owner records (design section 4) and the host identity they carry.
+ * Owner records and the host identity they carry.
  * Internal to libdlock; never installed.
  *
  * A v1 record is one line, at most DLOCK_RECORD_MAX bytes with its newline:
@@ -20,6 +20,10 @@
 #include <sys/types.h>
 
 #include "dlock.h"
+
+/* Every dlock record starts with this and its version number: "dlock/1". */
+#define RECORD_TAG	"dlock/"
+#define RECORD_TAG_LEN	(sizeof(RECORD_TAG) - 1)
 
 /*
  * Writes o, which must be of kind DLOCK_RECORD_V1, as one line ending in "\n"
@@ -71,7 +75,9 @@ int record_format(const struct dlock_owner *o, char *buf, size_t size);
  * A v1 record truncated inside its child= value still parses, with a shorter
  * child pid; every other truncation of a v1 record is invalid, and no
  * truncation of one reads as a legacy record except the empty one.  So an
- * EMPTY or invalid record may be one still being written (design section 3).
+ * EMPTY or invalid record may be one still being written: the lock and its
+ * record appear together only where the filesystem can link a whole file
+ * into place (publish.c).
  *
  * On failure o is left zeroed.  A record from a newer dlock ("dlock/2 ...")
  * is invalid too; record_version() tells it apart.

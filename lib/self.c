@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "record.h"
+#include "internal.h"
 
 /*
  * Enough for /proc/PID/stat: 52 fields of at most 20 digits and a command
@@ -21,36 +21,6 @@
 #define STAT_MAX	4096
 #define START_FIELD	22
 #define NONCE_BYTES	(DLOCK_NONCE_LEN / 2)
-
-/* Reads up to size bytes of a file; returns how many, or -1. */
-static ssize_t read_file(const char *path, char *buf, size_t size)
-{
-	size_t used = 0;
-	int fd, save_errno;
-
-	do
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	while (fd == -1 && errno == EINTR);
-	if (fd == -1)
-		return -1;
-	while (used < size) {
-		ssize_t n = read(fd, buf + used, size - used);
-
-		if (n == 0)
-			break;
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			save_errno = errno;
-			close(fd);
-			errno = save_errno;
-			return -1;
-		}
-		used += (size_t)n;
-	}
-	close(fd);
-	return (ssize_t)used;
-}
 
 /*
  * The command name in parentheses, field 2, may itself hold spaces and ')',
@@ -84,7 +54,7 @@ malformed:
 static int stat_start_time(const char *path, uint64_t *start)
 {
 	char buf[STAT_MAX];
-	ssize_t n = read_file(path, buf, sizeof(buf));
+	ssize_t n = read_file(path, 0, buf, sizeof(buf));
 
 	if (n == -1)
 		return -1;
@@ -118,7 +88,7 @@ int proc_start_time(pid_t pid, uint64_t *start)
 int host_boot_id(char *buf, size_t size)
 {
 	char raw[DLOCK_BOOT_MAX + 2];
-	ssize_t n = read_file("/proc/sys/kernel/random/boot_id", raw,
+	ssize_t n = read_file("/proc/sys/kernel/random/boot_id", 0, raw,
 	    sizeof(raw));
 	ssize_t i;
 
@@ -158,7 +128,7 @@ int host_pidns(uint64_t *ino)
 
 static int read_urandom(unsigned char *buf, size_t size)
 {
-	ssize_t n = read_file("/dev/urandom", (char *)buf, size);
+	ssize_t n = read_file("/dev/urandom", 0, (char *)buf, size);
 
 	if (n == -1)
 		return -1;
@@ -209,10 +179,11 @@ int record_self(struct dlock_owner *o, const char *method, pid_t child)
 	char line[DLOCK_RECORD_MAX + 1];
 	struct utsname uts;
 	size_t len;
+	int m;
 
 	memset(o, 0, sizeof(*o));
-	if (method == NULL || child < 0 ||
-	    (strcmp(method, "lockfile") != 0 && strcmp(method, "mkdir") != 0)) {
+	m = dlock_method_from_name(method);
+	if (child < 0 || (m != DLOCK_LOCKFILE && m != DLOCK_MKDIR)) {
 		errno = EINVAL;
 		return -1;
 	}

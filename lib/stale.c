@@ -33,14 +33,9 @@ has_exited(pid_t pid)
 {
 	char path[32], buf[4096], *state, *threads;
 	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = read_file(path, 0, buf, sizeof(buf) - 1);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
@@ -104,6 +99,8 @@ owner_state(const struct dlock_owner *o, char *why, size_t size)
 int
 server_now(const char *dir, struct timespec *now)
 {
+	/* Threads of one process each take a name of their own. */
+	static _Atomic unsigned int serial;
 	char path[4096];
 	struct stat st;
 	int fd = -1, n, saved, tries;
@@ -123,8 +120,8 @@ server_now(const char *dir, struct timespec *now)
 	}
 #endif
 	for (tries = 0; tries < 3; tries++) {
-		n = snprintf(path, sizeof(path), "%s/.dlock-clock.%d.%ld.%d",
-		    dir, (int)getpid(), (long)now, tries);
+		n = snprintf(path, sizeof(path), "%s/.dlock-clock.%d.%u",
+		    dir, (int)getpid(), serial++);
 		if (n < 0 || (size_t)n >= sizeof(path)) {
 			errno = ENAMETOOLONG;
 			return -1;
@@ -224,7 +221,7 @@ judge_lock(struct dlock *lk, const struct lock_look *look,
 	} else if (look->parsed) {
 		snprintf(who, sizeof(who), "held with an empty record (a "
 		    "legacy lock, or one being written)");
-	} else if (look->version < 0) {
+	} else if (look->oversized) {
 		out->state = DLOCK_UNKNOWN;
 		snprintf(out->reason, sizeof(out->reason), "held by a file "
 		    "larger than any lock record (%d bytes): not a lock, so "
@@ -232,7 +229,7 @@ judge_lock(struct dlock *lk, const struct lock_look *look,
 		return out->state;
 	} else if (look->version > 1) {
 		snprintf(who, sizeof(who), "held with a record of a newer "
-		    "version (dlock/%d)", look->version);
+		    "version (" RECORD_TAG "%d)", look->version);
 	} else if (!look->has_record_file) {
 		snprintf(who, sizeof(who), "held with no record yet (being "
 		    "written)");

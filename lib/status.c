@@ -74,14 +74,14 @@ method_found_at(const char *path)
 	struct dlock_owner o;
 	struct stat st;
 	ssize_t n;
-	int fd, want;
+	int want;
 
 	if (lstat(path, &st) < 0)
 		return DLOCK_AUTO;
 	if (S_ISDIR(st.st_mode)) {
 		want = DLOCK_MKDIR;
-		n = snprintf(owner, sizeof(owner), "%s%s", path,
-		    mkdir_name_ops.record_name);
+		n = snprintf(owner, sizeof(owner), "%s/%s", path,
+		    MKDIR_RECORD_NAME);
 		if (n < 0 || (size_t)n >= sizeof(owner))
 			return DLOCK_AUTO;
 		path = owner;
@@ -90,12 +90,7 @@ method_found_at(const char *path)
 	} else {
 		return DLOCK_AUTO;
 	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return DLOCK_AUTO;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
+	n = read_file(path, O_NOFOLLOW | O_NONBLOCK, buf, sizeof(buf));
 	if (n <= 0 || record_parse(buf, (size_t)n, &o) < 0 ||
 	    o.kind != DLOCK_RECORD_V1 ||
 	    dlock_method_from_name(o.method) != want)
@@ -107,7 +102,6 @@ static struct dlock *
 open_for_look(const char *path, const struct dlock_options *opts)
 {
 	struct dlock_options o;
-	struct dlock *lk;
 
 	if (opts != NULL)
 		o = *opts;
@@ -117,29 +111,17 @@ open_for_look(const char *path, const struct dlock_options *opts)
 		o.method = method_found_at(path);
 	/* Looking must not create a lock file. */
 	o.flags |= DLOCK_NOCREATE;
-	lk = handle_new(&o);
-	if (lk == NULL)
-		return NULL;
-	if (handle_setup(lk, path) < 0) {
-		handle_free(lk);
-		return NULL;
-	}
-	return lk;
+	return handle_open(path, &o, &system_lock_calls);
 }
 
 static int
 directory_exists(const char *path)
 {
-	const char *slash = strrchr(path, '/');
 	char dir[PATH_MAX];
 	struct stat st;
 
-	if (slash == NULL)
-		return 1;
-	if ((size_t)(slash - path) >= sizeof(dir))
+	if (parent_dir(path, dir, sizeof(dir)) < 0)
 		return 0;
-	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
-	    (int)(slash - path), path);
 	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -159,7 +141,7 @@ look_and_judge(struct dlock *lk, struct lock_look *look,
 	memset(out, 0, sizeof(*out));
 	out->method = lk->method;
 	out->stale = lk->stale;
-	if (lk->name == NULL) {
+	if (lk->name_ops == NULL) {
 		kernel_status(lk, out);
 		return 0;
 	}
@@ -222,7 +204,7 @@ dlock_break(const char *path, const struct dlock_options *opts, int force,
 		return -1;
 	if (look_and_judge(lk, &look, out) < 0) {
 		err = errno;
-	} else if (lk->name == NULL) {
+	} else if (lk->name_ops == NULL) {
 		err = EOPNOTSUPP;
 	} else if (out->state == DLOCK_FREE) {
 		err = ENOENT;
@@ -252,17 +234,9 @@ dlock_probe(const char *path, struct dlock_fsinfo *out)
 		errno = saved;
 		return -1;
 	}
-	memset(out, 0, sizeof(*out));
-	snprintf(out->fstype, sizeof(out->fstype), "%s", probe->fstype);
-	snprintf(out->subtype, sizeof(out->subtype), "%s", probe->subtype);
-	snprintf(out->source, sizeof(out->source), "%s", probe->source);
-	snprintf(out->mountpoint, sizeof(out->mountpoint), "%s",
-	    probe->mountpoint);
-	snprintf(out->options, sizeof(out->options), "%s", probe->options);
 	/* For a directory: the method of lock files in it, which is what
 	 * a user probing a lock directory wants to know. */
-	out->method = probe->method;
-	snprintf(out->reason, sizeof(out->reason), "%s", probe->reason);
+	*out = probe->fs;
 	free(probe);
 	return 0;
 }

@@ -60,7 +60,7 @@ deadline_left(const struct timespec *deadline, struct timespec *left)
  * EINTR when a signal ended an interruptible sleep.
  */
 int
-nap(int fd, const struct timespec *deadline, long max_ns,
+sleep_up_to(int fd, const struct timespec *deadline, long max_ns,
     const sigset_t *mask)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -103,17 +103,18 @@ backoff_ns(unsigned int attempt, long cap_ns)
 /*
  * The wait of methods that cannot sleep in the kernel: try, back off,
  * retry.  A caller that has already blocked signals passes its own mask in
- * blocked; otherwise an interruptible wait blocks them here (see nap()).
+ * blocked; otherwise an interruptible wait blocks them here (see
+ * sleep_up_to()).
  */
 int
-wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
-    long cap_ns, const sigset_t *blocked)
+wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
+    long cap_ns, const sigset_t *blocked, const struct poll_steps *steps)
 {
 	struct timespec left;
 	unsigned int attempt = 0;
 	sigset_t all, caller;
 	const sigset_t *mask = blocked;
-	int rc, saved;
+	int rc, saved, woken = 0;
 
 	if (mask == NULL && (lk->flags & DLOCK_INTERRUPTIBLE)) {
 		sigfillset(&all);
@@ -121,7 +122,7 @@ wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
 		mask = &caller;
 	}
 	for (;;) {
-		rc = lk->ops->try_lock(lk, shared);
+		rc = steps->try_lock(lk, shared, woken);
 		if (rc == 0 || errno != EWOULDBLOCK)
 			break;
 		if (deadline != NULL && !deadline_left(deadline, &left)) {
@@ -129,10 +130,11 @@ wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
 			rc = -1;
 			break;
 		}
-		rc = nap(-1, deadline, backoff_ns(++attempt, cap_ns),
+		rc = steps->pause(lk, backoff_ns(++attempt, cap_ns), deadline,
 		    (lk->flags & DLOCK_INTERRUPTIBLE) ? mask : NULL);
 		if (rc < 0)
 			break;
+		woken = rc == 1;
 	}
 	if (mask == &caller) {
 		saved = errno;
@@ -140,4 +142,32 @@ wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
 		errno = saved;
 	}
 	return rc;
+}
+
+static int
+try_again(struct dlock *lk, int shared, int woken)
+{
+	(void)woken;
+	return lk->ops->try_lock(lk, shared);
+}
+
+static int
+sleep_between_tries(struct dlock *lk, long delay_ns,
+    const struct timespec *deadline, const sigset_t *mask)
+{
+	(void)lk;
+	return sleep_up_to(-1, deadline, delay_ns, mask);
+}
+
+static const struct poll_steps plain_steps = {
+	.try_lock = try_again,
+	.pause = sleep_between_tries,
+};
+
+int
+wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
+    long cap_ns, const sigset_t *blocked)
+{
+	return wait_polling(lk, shared, deadline, cap_ns, blocked,
+	    &plain_steps);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -25,6 +26,13 @@ struct recorded {
 
 #define FCNTL	DLOCK_FCNTL
 #define LOCKF	DLOCK_LOCKFILE
+
+/* The parser as the probe calls it. */
+static int
+parse_line(const char *line, struct fsprobe *p)
+{
+	return mountinfo_parse_line(line, probe_option_matters, p);
+}
 
 static const char *
 method_name(int method)
@@ -205,24 +213,24 @@ test_recorded_lines(void)
 		int rc;
 
 		memset(p, 0, sizeof(*p));
-		rc = mountinfo_parse_line(r->line, p);
+		rc = parse_line(r->line, p);
 		CHECK(rc == 0, "%s: parse failed: %s", r->name, strerror(errno));
 		if (rc != 0)
 			continue;
-		CHECK(strcmp(p->fstype, r->fstype) == 0, "%s: fstype \"%s\"",
-		    r->name, p->fstype);
-		CHECK(strcmp(p->subtype, r->subtype) == 0, "%s: subtype \"%s\"",
-		    r->name, p->subtype);
-		CHECK(strcmp(p->mountpoint, r->mountpoint) == 0,
-		    "%s: mount point \"%s\"", r->name, p->mountpoint);
-		CHECK(strcmp(p->options, r->options) == 0, "%s: options \"%s\"",
-		    r->name, p->options);
-		CHECK(probe_choose(p) == r->method && p->method == r->method,
+		CHECK(strcmp(p->fs.fstype, r->fstype) == 0, "%s: fstype \"%s\"",
+		    r->name, p->fs.fstype);
+		CHECK(strcmp(p->fs.subtype, r->subtype) == 0, "%s: subtype \"%s\"",
+		    r->name, p->fs.subtype);
+		CHECK(strcmp(p->fs.mountpoint, r->mountpoint) == 0,
+		    "%s: mount point \"%s\"", r->name, p->fs.mountpoint);
+		CHECK(strcmp(p->fs.options, r->options) == 0, "%s: options \"%s\"",
+		    r->name, p->fs.options);
+		CHECK(probe_choose(p) == r->method && p->fs.method == r->method,
 		    "%s: method %s, want %s (%s)", r->name,
-		    method_name(p->method), method_name(r->method),
-		    p->reason);
-		CHECK(p->reason[0] != '\0' && strchr(p->reason, '\n') == NULL,
-		    "%s: reason \"%s\"", r->name, p->reason);
+		    method_name(p->fs.method), method_name(r->method),
+		    p->fs.reason);
+		CHECK(p->fs.reason[0] != '\0' && strchr(p->fs.reason, '\n') == NULL,
+		    "%s: reason \"%s\"", r->name, p->fs.reason);
 	}
 	free(p);
 }
@@ -233,37 +241,37 @@ test_parse_details(void)
 	static struct fsprobe p;
 
 	memset(&p, 0, sizeof(p));
-	CHECK(mountinfo_parse_line(recorded[NRECORDED - 1].line, &p) == 0 &&
-	    strcmp(p.source, "fs2:/exp a") == 0 && p.major == 0 &&
-	    p.minor == 95, "escaped source \"%s\" dev %u:%u", p.source,
+	CHECK(parse_line(recorded[NRECORDED - 1].line, &p) == 0 &&
+	    strcmp(p.fs.source, "fs2:/exp a") == 0 && p.major == 0 &&
+	    p.minor == 95, "escaped source \"%s\" dev %u:%u", p.fs.source,
 	    p.major, p.minor);
 	CHECK(probe_choose(&p) == FCNTL &&
-	    strcmp(p.reason, "nfs4: fcntl locks are NFSv4 lock state held by "
+	    strcmp(p.fs.reason, "nfs4: fcntl locks are NFSv4 lock state held by "
 	    "the server, which sees every client") == 0,
-	    "nfs4 reason \"%s\"", p.reason);
+	    "nfs4 reason \"%s\"", p.fs.reason);
 
 	memset(&p, 0, sizeof(p));
-	CHECK(mountinfo_parse_line(recorded[7].line, &p) == 0 &&
-	    probe_choose(&p) == LOCKF && strcmp(p.reason, "nfs4 mounted with "
+	CHECK(parse_line(recorded[7].line, &p) == 0 &&
+	    probe_choose(&p) == LOCKF && strcmp(p.fs.reason, "nfs4 mounted with "
 	    "local_lock=all: kernel locks would be local to this client") == 0,
-	    "local_lock=all reason \"%s\"", p.reason);
+	    "local_lock=all reason \"%s\"", p.fs.reason);
 
 	strcpy(p.dir, "/kept");
 	errno = 0;
-	CHECK(mountinfo_parse_line("27 1 254:0 / / rw ext4 /dev/vda rw", &p)
+	CHECK(parse_line("27 1 254:0 / / rw ext4 /dev/vda rw", &p)
 	    == -1 && errno == EINVAL && strcmp(p.dir, "/kept") == 0 &&
-	    strcmp(p.fstype, "nfs4") == 0,
+	    strcmp(p.fs.fstype, "nfs4") == 0,
 	    "a line without \" - \" is EINVAL and leaves *out alone");
 	errno = 0;
-	CHECK(mountinfo_parse_line("27 1 x:0 / / rw - ext4 /dev/vda rw", &p)
+	CHECK(parse_line("27 1 x:0 / / rw - ext4 /dev/vda rw", &p)
 	    == -1 && errno == EINVAL, "a bad major:minor is EINVAL");
 	errno = 0;
-	CHECK(mountinfo_parse_line("27 1 0:1 / / rw - "
+	CHECK(parse_line("27 1 0:1 / / rw - "
 	    "averyveryverylongfilesystemtypename /dev/x rw", &p) == -1 &&
 	    errno == EOVERFLOW, "an fstype too long is EOVERFLOW");
-	CHECK(mountinfo_parse_line("27 1 0:1 / /\\134x\\0777 rw - tmpfs "
-	    "none rw", &p) == 0 && strcmp(p.mountpoint, "/\\x?7") == 0,
-	    "backslash and octal decoding gives \"%s\"", p.mountpoint);
+	CHECK(parse_line("27 1 0:1 / /\\134x\\0777 rw - tmpfs "
+	    "none rw", &p) == 0 && strcmp(p.fs.mountpoint, "/\\x?7") == 0,
+	    "backslash and octal decoding gives \"%s\"", p.fs.mountpoint);
 	CHECK(probe_option_matters("nfs", "local_lock=none") &&
 	    probe_option_matters("ocfs2", "cluster_stack=o2cb") &&
 	    !probe_option_matters("nfs", "hard") &&
@@ -321,63 +329,148 @@ test_lookup(void)
 		if (fp == NULL)
 			continue;
 		memset(&p, 0, sizeof(p));
-		rc = mountinfo_find(fp, l->major, l->minor, l->dir, &p);
+		rc = mountinfo_find(fp, l->major, l->minor, l->dir,
+		    probe_option_matters, &p);
 		fclose(fp);
 		CHECK(rc == 0 && p.found_by == l->found_by &&
-		    strcmp(p.mountpoint, l->mountpoint) == 0,
+		    strcmp(p.fs.mountpoint, l->mountpoint) == 0,
 		    "%s: rc %d found_by %d mount point \"%s\"", l->name, rc,
-		    p.found_by, p.mountpoint);
+		    p.found_by, p.fs.mountpoint);
 	}
 	fp = fmemopen((void *)table, 10, "r");
 	if (fp != NULL) {
 		errno = 0;
-		CHECK(mountinfo_find(fp, 1, 2, "/x", &p) == -1 &&
+		CHECK(mountinfo_find(fp, 1, 2, "/x",
+		    probe_option_matters, &p) == -1 &&
 		    errno == ENOENT, "no line fits: ENOENT");
 		fclose(fp);
 	}
 }
 
-#ifdef DLOCK_TEST_HOOKS
+/* Mounts not at hand, recorded as auto would see them from a directory. */
+struct mount_case {
+	const char *name;
+	const char *fstype;	/* as mountinfo shows it: "fuse.sshfs" */
+	const char *source;
+	const char *options;
+	int method;
+	const char *reason_has;
+};
+
+static const struct mount_case mount_cases[] = {
+	{ "NFS mounted local_lock=all gets a lockfile", "nfs4",
+	  "server:/export", "rw,vers=4.2,local_lock=all", LOCKF,
+	  "mounted with local_lock=all" },
+	{ "NFS mounted nolock gets a lockfile", "nfs", "server:/export",
+	  "rw,vers=3,nolock,local_lock=all", LOCKF, "mounted with nolock" },
+	{ "NFS with its lock service gets fcntl", "nfs4", "server:/export",
+	  "rw,vers=4.2,local_lock=none", FCNTL, "NFSv4 lock state" },
+	{ "an unknown FUSE filesystem gets a lockfile", "fuse.sshfs",
+	  "user@host:/srv", "rw,user_id=0,group_id=0", LOCKF, "fuse.sshfs" },
+	{ "GlusterFS over FUSE gets fcntl", "fuse.glusterfs", "198.18.0.1:/v0",
+	  "rw,user_id=0,group_id=0", FCNTL, "GlusterFS" },
+	{ "Lustre without the flock option gets a lockfile", "lustre",
+	  "10.0.0.1@tcp:/fs", "rw,localflock", LOCKF, "localflock" },
+};
+
+/* What the table chooses for a filesystem known by its statfs magic. */
+static int
+choice_by_magic(const char *fstype)
+{
+	static struct fsprobe q;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.fs.fstype, sizeof(q.fs.fstype), "%s", fstype);
+	q.found_by = PROBE_BY_MAGIC;
+	return probe_choose(&q);
+}
+
+/* NFS's statfs magic: not a local filesystem's. */
+#define NFS_MAGIC 0x6969UL
+
+/* probe_mounts() on a one-line table that puts dir on device 0:4242. */
+static int
+probe_recorded(const char *dir, int resolve, const struct mount_case *m,
+    struct fsprobe *p)
+{
+	char line[PATH_MAX + 256];
+	FILE *fp;
+	int rc;
+
+	snprintf(line, sizeof(line), "99 1 0:4242 / %s rw,relatime shared:1 "
+	    "- %s %s %s\n", dir, m->fstype, m->source, m->options);
+	if ((fp = fmemopen(line, strlen(line), "r")) == NULL)
+		return -1;
+	memset(p, 0, sizeof(*p));
+	rc = probe_mounts(dir, resolve, NFS_MAGIC, makedev(0, 4242), fp, p);
+	fclose(fp);
+	return rc;
+}
+
 static void
-test_hooks(const char *tmp)
+test_recorded_mounts(const char *tmp)
 {
 	static struct fsprobe p;
-	char file[PATH_MAX], lock[PATH_MAX];
+	char real[PATH_MAX];
+	size_t i;
+	int resolve;
 	FILE *fp;
 
-	snprintf(file, sizeof(file), "%s/mountinfo", tmp);
-	snprintf(lock, sizeof(lock), "%s/lock", tmp);
-	if ((fp = fopen(file, "w")) == NULL) {
-		CHECK(0, "hooks: cannot write %s", file);
-		return;
+	CHECK(realpath(tmp, real) != NULL, "realpath %s", tmp);
+	for (i = 0; i < sizeof(mount_cases) / sizeof(mount_cases[0]); i++) {
+		const struct mount_case *m = &mount_cases[i];
+
+		/* As dlock probe sees it, then as auto does. */
+		for (resolve = 1; resolve >= 0; resolve--) {
+			CHECK(probe_recorded(real, resolve, m, &p) == 0 &&
+			    p.fs.method == m->method &&
+			    p.found_by == PROBE_BY_DEVICE &&
+			    strcmp(p.fs.mountpoint, real) == 0 &&
+			    strstr(p.fs.reason, m->reason_has) != NULL,
+			    "%s%s: %s (%s)", m->name, resolve ? "" :
+			    " (auto)", method_name(p.fs.method), p.fs.reason);
+		}
 	}
-	fputs(table, fp);
-	fclose(fp);
-	setenv("DLOCK_TEST_MOUNTINFO", file, 1);
-	setenv("DLOCK_TEST_DEV", "0:53", 1);
-	setenv("DLOCK_TEST_FSMAGIC", "0x6969", 1);
-	CHECK(probe_path(lock, &p) == 0 && strcmp(p.fstype, "nfs4") == 0 &&
-	    p.method == LOCKF && p.fs_magic == 0x6969 && p.major == 0 &&
-	    p.minor == 53, "hooks: recorded nolock mount gives lockfile (%s)",
-	    p.reason);
+	CHECK(probe_recorded(real, 1, &mount_cases[3], &p) == 0 &&
+	    strcmp(p.fs.fstype, "fuse") == 0 &&
+	    strcmp(p.fs.subtype, "sshfs") == 0 &&
+	    strcmp(p.fs.source, "user@host:/srv") == 0 &&
+	    p.fs_magic == NFS_MAGIC && p.major == 0 && p.minor == 4242,
+	    "a FUSE mount's type, subtype, source and device");
+
+	/* The table of test_lookup, from a directory on device 0:53. */
+	fp = fmemopen((void *)table, sizeof(table) - 1, "r");
+	if (fp != NULL) {
+		memset(&p, 0, sizeof(p));
+		CHECK(probe_mounts(real, 1, NFS_MAGIC, makedev(0, 53), fp,
+		    &p) == 0 && strcmp(p.fs.fstype, "nfs4") == 0 &&
+		    p.fs.method == LOCKF, "recorded nolock mount gives "
+		    "lockfile (%s)", p.fs.reason);
+		fclose(fp);
+	}
 
 	/* No line fits: statfs alone may name only a local filesystem. */
-	setenv("DLOCK_TEST_DEV", "7:7", 1);
-	setenv("DLOCK_TEST_MOUNTINFO", "/dev/null", 1);
-	setenv("DLOCK_TEST_FSMAGIC", "0xEF53", 1);
-	CHECK(probe_path(lock, &p) == 0 && p.found_by == PROBE_BY_MAGIC &&
-	    strcmp(p.fstype, "ext4") == 0 && p.method == FCNTL,
-	    "hooks: chroot fallback by magic (%s)", p.reason);
-	setenv("DLOCK_TEST_FSMAGIC", "0x6969", 1);
-	errno = 0;
-	CHECK(probe_path(lock, &p) == -1 && errno == ENODEV,
-	    "hooks: no line and a network magic is ENODEV");
-	unsetenv("DLOCK_TEST_MOUNTINFO");
-	unsetenv("DLOCK_TEST_DEV");
-	unsetenv("DLOCK_TEST_FSMAGIC");
-	unlink(file);
+	fp = fmemopen((void *)table, 10, "r");
+	if (fp != NULL) {
+		memset(&p, 0, sizeof(p));
+		CHECK(probe_mounts(real, 0, 0xEF53, makedev(7, 7), fp,
+		    &p) == 0 && p.found_by == PROBE_BY_MAGIC &&
+		    strcmp(p.fs.fstype, "ext4") == 0 &&
+		    p.fs.method == choice_by_magic("ext4") &&
+		    strstr(p.fs.reason, "statfs magic") != NULL,
+		    "chroot fallback by magic (%s)", p.fs.reason);
+		errno = 0;
+		CHECK(probe_mounts(real, 1, NFS_MAGIC, makedev(7, 7), fp,
+		    &p) == -1 && errno == ENODEV,
+		    "no line and a network magic is ENODEV");
+		fclose(fp);
+	}
+	memset(&p, 0, sizeof(p));
+	CHECK(probe_mounts(real, 1, 0x01021994, makedev(7, 7), NULL, &p) == 0 &&
+	    strcmp(p.fs.fstype, "tmpfs") == 0 &&
+	    p.fs.method == choice_by_magic("tmpfs"),
+	    "no mount table at all: tmpfs by its magic (%s)", p.fs.reason);
 }
-#endif
 
 static int
 known_local(const struct fsprobe *p)
@@ -396,11 +489,11 @@ test_this_machine(const char *tmp)
 
 	snprintf(path, sizeof(path), "%s/lock", tmp);
 	CHECK(probe_path(path, &p) == 0 && strcmp(p.dir, real) == 0 &&
-	    p.fstype[0] != '\0' && p.reason[0] != '\0' &&
-	    (p.method == FCNTL || p.method == LOCKF) &&
-	    (!known_local(&p) || p.method == FCNTL),
-	    "/tmp: dir \"%s\" %s %s (%s)", p.dir, p.fstype,
-	    method_name(p.method), p.reason);
+	    p.fs.fstype[0] != '\0' && p.fs.reason[0] != '\0' &&
+	    (p.fs.method == FCNTL || p.fs.method == LOCKF) &&
+	    (!known_local(&p) || p.fs.method == FCNTL),
+	    "/tmp: dir \"%s\" %s %s (%s)", p.dir, p.fs.fstype,
+	    method_name(p.fs.method), p.fs.reason);
 
 	CHECK(probe_path(tmp, &p) == 0 && strcmp(p.dir, real) == 0,
 	    "a directory lock path is its own directory (\"%s\")", p.dir);
@@ -412,16 +505,16 @@ test_this_machine(const char *tmp)
 	unlink(path);
 
 	CHECK(probe_path("/", &p) == 0 && strcmp(p.dir, "/") == 0 &&
-	    strcmp(p.mountpoint, "/") == 0 && p.found_by == PROBE_BY_DEVICE &&
-	    (!known_local(&p) || p.method == FCNTL),
-	    "/: %s on \"%s\" %s (%s)", p.fstype, p.mountpoint,
-	    method_name(p.method), p.reason);
+	    strcmp(p.fs.mountpoint, "/") == 0 && p.found_by == PROBE_BY_DEVICE &&
+	    (!known_local(&p) || p.fs.method == FCNTL),
+	    "/: %s on \"%s\" %s (%s)", p.fs.fstype, p.fs.mountpoint,
+	    method_name(p.fs.method), p.fs.reason);
 
 	CHECK(probe_path("/dev/shm/dlock-probe-lock", &p) == 0 &&
-	    strcmp(p.fstype, "tmpfs") == 0 && p.method == FCNTL &&
-	    strcmp(p.mountpoint, "/dev/shm") == 0,
-	    "/dev/shm: %s on \"%s\" %s", p.fstype, p.mountpoint,
-	    method_name(p.method));
+	    strcmp(p.fs.fstype, "tmpfs") == 0 && p.fs.method == FCNTL &&
+	    strcmp(p.fs.mountpoint, "/dev/shm") == 0,
+	    "/dev/shm: %s on \"%s\" %s", p.fs.fstype, p.fs.mountpoint,
+	    method_name(p.fs.method));
 
 	errno = 0;
 	CHECK(probe_path("/nonexistent-dlock-probe/dir/lock", &p) == -1 &&
@@ -446,6 +539,32 @@ test_this_machine(const char *tmp)
 	CHECK(probe_path(NULL, &p) == -1 && errno == EINVAL, "NULL: EINVAL");
 }
 
+/* What auto runs: a local filesystem is known by its statfs magic alone. */
+static void
+test_auto(const char *tmp)
+{
+	static struct fsprobe p;
+	char path[PATH_MAX];
+	int method;
+
+	snprintf(path, sizeof(path), "%s/lock", tmp);
+	method = probe_method(path, 0, &p);
+	CHECK(method >= FCNTL && method == p.fs.method &&
+	    (!known_local(&p) || (p.found_by == PROBE_BY_MAGIC &&
+	    method == choice_by_magic(p.fs.fstype) &&
+	    strcmp(p.dir, tmp) == 0)),
+	    "auto under /tmp: %s, found by %d (%s)", method_name(method),
+	    p.found_by, p.fs.reason);
+	if (probe_method("/dev/shm/dlock-probe-lock", 0, &p) >= 0)
+		CHECK(p.found_by == PROBE_BY_MAGIC &&
+		    strcmp(p.fs.fstype, "tmpfs") == 0 &&
+		    p.fs.method == choice_by_magic("tmpfs"),
+		    "auto on /dev/shm: tmpfs by its magic (%s)", p.fs.reason);
+	errno = 0;
+	CHECK(probe_method("/nonexistent-dlock-probe/lock", 0, &p) == -1 &&
+	    errno == ENOENT, "auto in a missing directory: ENOENT");
+}
+
 int
 main(void)
 {
@@ -457,9 +576,8 @@ main(void)
 	if (mkdtemp(tmp) == NULL) {
 		CHECK(0, "mkdtemp: %s", strerror(errno));
 	} else {
-#ifdef DLOCK_TEST_HOOKS
-		test_hooks(tmp);
-#endif
+		test_recorded_mounts(tmp);
+		test_auto(tmp);
 		test_this_machine(tmp);
 		rmdir(tmp);
 	}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "internal.h"
+
+/*
+ * A kernel lock that the filesystem refuses with ENOLCK (NFS without its
+ * lock service): auto falls back to a lockfile, an explicit -m fcntl does
+ * not.  The handles are opened with kernel lock calls that answer as such
+ * a filesystem would.
+ */
+
+static int
+refuse_setlk(int fd, int cmd, struct flock *fl)
+{
+	(void)fd;
+	(void)cmd;
+	(void)fl;
+	errno = ENOLCK;
+	return -1;
+}
+
+static int
+refuse_flock(int fd, int operation)
+{
+	(void)fd;
+	(void)operation;
+	errno = ENOLCK;
+	return -1;
+}
+
+static const struct kernel_calls no_lock_service = {
+	.setlk = refuse_setlk,
+	.flock = refuse_flock,
+};
+
+static void
+read_lock_file(const char *path, char *buf, size_t size)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+
+	if (fp != NULL) {
+		n = fread(buf, 1, size - 1, fp);
+		fclose(fp);
+	}
+	buf[n] = '\0';
+}
+
+static void
+test_auto_falls_back(const char *lock, double timeout)
+{
+	char record[DLOCK_RECORD_MAX + 1];
+	dlock_t *lk;
+
+	lk = handle_open(lock, NULL, &no_lock_service);
+	CHECK(lk != NULL, "open with auto: %s", strerror(errno));
+	if (lk == NULL)
+		return;
+	CHECK(dlock_method(lk) == DLOCK_FCNTL || dlock_method(lk) == DLOCK_FLOCK,
+	    "auto under /tmp chooses a kernel lock (%s)",
+	    dlock_method_name(dlock_method(lk)));
+	CHECK(dlock_lock(lk, LOCK_EX, timeout) == 0,
+	    "auto with ENOLCK takes the lock (timeout %g): %s", timeout,
+	    strerror(errno));
+	CHECK(dlock_fell_back(lk) && dlock_method(lk) == DLOCK_LOCKFILE,
+	    "auto with ENOLCK fell back to a lockfile (method %s)",
+	    dlock_method_name(dlock_method(lk)));
+	read_lock_file(lock, record, sizeof(record));
+	CHECK(strncmp(record, "dlock/1 method=lockfile ", 24) == 0,
+	    "the lock file holds a lockfile record: \"%s\"", record);
+	CHECK(dlock_close(lk) == 0, "close: %s", strerror(errno));
+	CHECK(access(lock, F_OK) < 0 && errno == ENOENT,
+	    "the lock file is gone after the release");
+}
+
+static void
+test_method_given_fails(const char *lock, int method)
+{
+	struct dlock_options o;
+	dlock_t *lk;
+
+	dlock_options_init(&o);
+	o.method = method;
+	lk = handle_open(lock, &o, &no_lock_service);
+	CHECK(lk != NULL, "open with %s: %s", dlock_method_name(method),
+	    strerror(errno));
+	if (lk == NULL)
+		return;
+	errno = 0;
+	CHECK(dlock_lock(lk, LOCK_EX, 0) == -1 && errno == ENOLCK &&
+	    !dlock_fell_back(lk) && dlock_method(lk) == method,
+	    "%s given with ENOLCK is an error, not a fall back (%s)",
+	    dlock_method_name(method), strerror(errno));
+	dlock_close(lk);
+	unlink(lock);
+}
+
+int
+main(void)
+{
+	char tmp[] = "/tmp/dlock-fallback-XXXXXX", lock[PATH_MAX];
+
+	if (mkdtemp(tmp) == NULL) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return check_summary("fallback");
+	}
+	snprintf(lock, sizeof(lock), "%s/lock", tmp);
+	test_auto_falls_back(lock, 0);
+	test_auto_falls_back(lock, 5);
+	test_method_given_fails(lock, DLOCK_FCNTL);
+	test_method_given_fails(lock, DLOCK_FLOCK);
+	rmdir(tmp);
+	return check_summary("fallback");
+}
