@@ -40,6 +40,8 @@ struct cli {
 void catch_signals(void);
 __attribute__((noreturn)) void die_of_caught_signal(void);
 int caught_signal(void);
+int prepare_command(struct cli *cli, dlock_t *lk);
+void forget_command(void);
 int run_command(struct cli *cli, dlock_t *lk);
 
 /* subcommands.c: dlock status|break|probe */

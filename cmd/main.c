@@ -322,6 +322,7 @@ take_lock(struct cli *cli, dlock_t *lk)
 		return;
 	}
 	err = errno;
+	forget_command();
 	if (err == EINTR && caught_signal()) {
 		dlock_close(lk);
 		die_of_caught_signal();
@@ -373,6 +374,19 @@ main(int argc, char **argv)
 		}
 		dlock_close(lk);
 		return 0;
+	}
+	if (cli.argv != NULL) {
+		int rc = prepare_command(&cli, lk);
+
+		if (rc == -1) {
+			dlock_close(lk);
+			die_of_caught_signal();
+		}
+		if (rc != 0) {
+			warnx("cannot start %s: %s", cli.argv[0], strerror(rc));
+			dlock_close(lk);
+			return EXIT_OSERR;
+		}
 	}
 	take_lock(&cli, lk);
 	if (cli.argv == NULL) {

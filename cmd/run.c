@@ -183,19 +183,25 @@ run_at_gate(struct cli *cli, int gate, int report, const sigset_t *mask)
 	_exit(EXIT_CANNOT_EXEC);
 }
 
+/* A child forked ahead of its command, waiting at a gate. */
+struct gated {
+	pid_t pid;		/* -1: none */
+	int gate;		/* write end: a byte opens the gate */
+	int report;		/* read end: errno of a failed exec */
+};
+
+static struct gated early = { .pid = -1, .gate = -1, .report = -1 };
+
 /*
- * For a lock held by a name, the record must name the command before the
- * command runs: a wrapper killed in between would leave a record of a dead
- * process while its command runs on, and a waiter would get in beside it.
- * So the child waits at a gate until the record names it.  (posix_spawn,
- * used for kernel locks, has no way to make it wait.)
+ * Forks the child that will run the command, held at a gate.  Forwarded
+ * signals go to the wrapper alone until the gate opens: before that, one
+ * ends the wrapper, whose death closes the gate and so ends the child.
  */
 static enum started
-spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid, int *err)
+fork_at_gate(struct cli *cli, struct gated *g, int *err)
 {
-	int gate[2], report[2], wstatus;
+	int gate[2], report[2];
 	sigset_t blocked, saved;
-	ssize_t n;
 
 	if (pipe2(gate, O_CLOEXEC) < 0) {
 		*err = errno;
@@ -211,49 +217,155 @@ spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid, int *err)
 	for (size_t i = 0; i < NFORWARDED; i++)
 		sigaddset(&blocked, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
-	*pid = pending_signal ? -1 : fork();
-	if (*pid == 0) {
+	g->pid = pending_signal ? -1 : fork();
+	if (g->pid == 0) {
 		/* Only the wrapper may hold the gate open, or the child
 		 * would never see it close. */
 		close(gate[1]);
 		close(report[0]);
 		run_at_gate(cli, gate[0], report[1], &saved);
 	}
-	*err = *pid < 0 && !pending_signal ? errno : 0;
-	if (*pid > 0)
-		child_pid = *pid;
+	*err = g->pid < 0 && !pending_signal ? errno : 0;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(gate[0]);
 	close(report[1]);
-	if (*pid < 0) {
+	if (g->pid < 0) {
 		close(gate[1]);
 		close(report[0]);
 		return *err != 0 ? START_FAILED : START_SIGNALLED;
 	}
-	if (dlock_set_child(lk, *pid) < 0) {
+	g->gate = gate[1];
+	g->report = report[0];
+	return STARTED;
+}
+
+static void
+reap(pid_t pid)
+{
+	int wstatus;
+
+	while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Closes the gate: the child ends without running the command. */
+static void
+abandon_gate(struct gated *g)
+{
+	close(g->gate);
+	close(g->report);
+	reap(g->pid);
+	g->pid = -1;
+}
+
+/*
+ * Lets the child run the command (*pid).  A child that died at the gate
+ * (a signal sent to it alone) never ran the command: START_FAILED with
+ * EINTR.
+ */
+static enum started
+open_gate(struct gated *g, pid_t *pid, int *err)
+{
+	sigset_t blocked, saved;
+	struct timespec none = { 0, 0 };
+	ssize_t n;
+	int wrote;
+
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGPIPE);
+	for (size_t i = 0; i < NFORWARDED; i++)
+		sigaddset(&blocked, forwarded[i]);
+	/* Held back until child_pid is set, so none can be lost. */
+	sigprocmask(SIG_BLOCK, &blocked, &saved);
+	if (pending_signal) {
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+		abandon_gate(g);
+		return START_SIGNALLED;
+	}
+	child_pid = g->pid;
+	wrote = write(g->gate, "", 1) == 1;
+	if (!wrote) {
+		sigemptyset(&blocked);
+		sigaddset(&blocked, SIGPIPE);
+		(void)sigtimedwait(&blocked, NULL, &none);
+	}
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	close(g->gate);
+	*err = wrote ? 0 : EINTR;
+	while ((n = read(g->report, err, sizeof(*err))) < 0 && errno == EINTR)
+		;
+	close(g->report);
+	*pid = g->pid;
+	g->pid = -1;
+	if (n == (ssize_t)sizeof(*err) || !wrote) {
+		reap(*pid);
+		return START_FAILED;
+	}
+	return STARTED;
+}
+
+/*
+ * For a lock held by a name, the record must name the command before the
+ * command runs: a wrapper killed in between would leave a record of a dead
+ * process while its command runs on, and a waiter would get in beside it.
+ * So the child is forked first and waits at a gate, and the lock is
+ * published with a record that names it already (posix_spawn, used for
+ * kernel locks, has no way to make it wait).  Called before the lock is
+ * taken; a method known only once the lock is taken (auto falling back to
+ * a lockfile) is handled by spawn_gated() instead.  Returns 0, an errno,
+ * or -1 when a signal came first.
+ */
+int
+prepare_command(struct cli *cli, dlock_t *lk)
+{
+	enum started started;
+	int err;
+
+	if (cli->no_fork || !holds_by_name(lk))
+		return 0;
+	started = fork_at_gate(cli, &early, &err);
+	if (started == START_SIGNALLED)
+		return -1;
+	if (started == START_FAILED)
+		return err;
+	if (dlock_set_child(lk, early.pid) < 0) {
+		err = errno;
+		abandon_gate(&early);
+		return err;
+	}
+	return 0;
+}
+
+/* Ends a child forked by prepare_command() whose lock was not taken. */
+void
+forget_command(void)
+{
+	if (early.pid > 0)
+		abandon_gate(&early);
+}
+
+static enum started
+spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid, int *err)
+{
+	struct gated g;
+	enum started started;
+
+	if (early.pid > 0)
+		return open_gate(&early, pid, err);
+	started = fork_at_gate(cli, &g, err);
+	if (started != STARTED)
+		return started;
+	if (dlock_set_child(lk, g.pid) < 0) {
 		*err = errno;
 		warnx("recording the command in lock '%s': %s", cli->path,
 		    lock_error_text(*err));
 		/* Without the lock, the command must not run at all. */
 		if (*err == DLOCK_ELOST) {
-			close(gate[1]);
-			close(report[0]);
-			while (waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR)
-				;
+			abandon_gate(&g);
 			return START_LOCK_LOST;
 		}
 	}
-	(void)!write(gate[1], "", 1);
-	close(gate[1]);
-	while ((n = read(report[0], err, sizeof(*err))) < 0 && errno == EINTR)
-		;
-	close(report[0]);
-	if (n == (ssize_t)sizeof(*err)) {
-		while (waitpid(*pid, &wstatus, 0) < 0 && errno == EINTR)
-			;
-		return START_FAILED;
-	}
-	return STARTED;
+	return open_gate(&g, pid, err);
 }
 
 static int

@@ -132,6 +132,8 @@ struct dlock {
 	char *record_path;	/* the file holding the record */
 	char *break_path;	/* the breaker lock, LOCKPATH.break */
 	char *dir;		/* the directory holding the lock */
+	struct timespec published_at;	/* CLOCK_MONOTONIC, taken just
+					   before our lock was published */
 	int publish_how;	/* what publish_file() found works here */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */

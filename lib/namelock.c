@@ -80,9 +80,19 @@ name_prepare(struct dlock *lk)
 		goto fail;
 	if (record_self(&lk->self, dlock_method_name(lk->method), 0) < 0)
 		goto fail;
-	lk->poll_cap_ns = statfs(lk->dir, &sfs) == 0 &&
-	    probe_local_fstype((unsigned long)sfs.f_type) != NULL ?
-	    LOCAL_POLL_CAP_NS : NETWORK_POLL_CAP_NS;
+	/* Network filesystems have no unnamed files (O_TMPFILE): each
+	 * refused try would be a round trip to the server. */
+	if (statfs(lk->dir, &sfs) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			goto fail;
+		sfs.f_type = 0;
+	}
+	if (probe_local_fstype((unsigned long)sfs.f_type) != NULL) {
+		lk->poll_cap_ns = LOCAL_POLL_CAP_NS;
+	} else {
+		lk->poll_cap_ns = NETWORK_POLL_CAP_NS;
+		lk->publish_how = PUBLISH_NAMED;
+	}
 	/* Refuse another method's lock, or a missing directory, up front. */
 	if (look_at_lock(lk, &look) < 0 && errno != EACCES)
 		goto fail;
@@ -90,8 +100,8 @@ name_prepare(struct dlock *lk)
 		errno = look.kind_mismatch;
 		goto fail;
 	}
-	if (access(lk->dir, W_OK) < 0 && errno != EACCES)
-		goto fail;
+	/* No access() check of the directory: the first publish answers
+	 * EACCES or EROFS itself, one round trip fewer. */
 	return 0;
 fail:
 	name_release(lk);
@@ -179,6 +189,7 @@ name_try(struct dlock *lk, int shared)
 		return -1;
 	/* A second round only after a stale lock was removed. */
 	for (round = 0; round < 2; round++) {
+		clock_gettime(CLOCK_MONOTONIC, &lk->published_at);
 		if (lk->name_ops->publish(lk, record, (size_t)len) == 0) {
 			lk->held = LOCK_EX;
 			lk->judged.exists = 0;
@@ -347,12 +358,88 @@ unpublish(struct dlock *lk)
 	return lk->name_ops->unpublish(lk);
 }
 
+/*
+ * Whether no participant can have judged our lock stale yet.  On this
+ * host a judge asks whether our pid lives, and it does.  Elsewhere a judge
+ * goes by the lock's age on the server's clock, and the server stamped the
+ * lock after published_at: so while our own monotonic clock says that less
+ * than the lease has passed since then, with a margin for the two clocks'
+ * rates and a step of the server's, the lock is fresh to every judge that
+ * uses the same lease.  A judge with a shorter lease, or dlock break
+ * --force, can take a live lock away at any time: that lets two holders
+ * in whatever the release does.
+ */
+static int
+lease_is_fresh(const struct dlock *lk)
+{
+	struct timespec now;
+	double elapsed, margin = 1 + lk->stale / 10;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - lk->published_at.tv_sec) +
+	    (double)(now.tv_nsec - lk->published_at.tv_nsec) / 1e9;
+	return elapsed >= 0 && elapsed < lk->stale - margin;
+}
+
+/*
+ * Whether the record at the lock path is still ours: it is read without
+ * a look at the path first, because we published a regular file there
+ * and only its owner or a breaker can have replaced it.
+ */
+static int
+record_still_ours(struct dlock *lk)
+{
+	char buf[DLOCK_RECORD_MAX + 1];
+	struct dlock_owner owner;
+	ssize_t n;
+	int fd, saved;
+
+	fd = open(lk->record_path,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESTALE || errno == ELOOP ?
+		    0 : -1;
+	n = read_full(fd, buf, sizeof(buf));
+	saved = errno;
+	close(fd);
+	if (n < 0) {
+		errno = saved;
+		return saved == EISDIR ? 0 : -1;
+	}
+	return (size_t)n <= DLOCK_RECORD_MAX &&
+	    record_parse(buf, (size_t)n, &owner) == 0 &&
+	    owner.kind == DLOCK_RECORD_V1 &&
+	    strcmp(owner.nonce, lk->self.nonce) == 0;
+}
+
+/*
+ * A release within the lease needs no breaker lock: no one can be
+ * breaking our lock as stale (lease_is_fresh), so what we read is what we
+ * remove.  After the lease the breaker lock makes the check and the
+ * removal one step against waiters who judge the lock stale.
+ */
 static int
 name_unlock(struct dlock *lk)
 {
+	int ours;
+
 	if (!lk->held)
 		return 0;
-	if (with_own_lock(lk, unpublish) < 0)
+	if (!lease_is_fresh(lk)) {
+		if (with_own_lock(lk, unpublish) < 0)
+			return -1;
+		lk->held = 0;
+		return 0;
+	}
+	ours = record_still_ours(lk);
+	if (ours < 0)
+		return -1;
+	if (!ours) {
+		lk->held = 0;
+		errno = DLOCK_ELOST;
+		return -1;
+	}
+	if (unpublish(lk) < 0)
 		return -1;
 	lk->held = 0;
 	return 0;
@@ -457,13 +544,13 @@ rewrite_record(struct dlock *lk)
 static int
 name_set_child(struct dlock *lk, pid_t child)
 {
-	if (!lk->held) {
-		errno = EINVAL;
-		return -1;
-	}
 	lk->self.child = child;
 	if (child == 0 || proc_start_time(child, &lk->self.child_start) < 0)
 		lk->self.child_start = 0;
+	/* Before the lock is taken, the record it is published with will
+	 * name the child: one write instead of two. */
+	if (!lk->held)
+		return 0;
 	return with_own_lock(lk, rewrite_record);
 }
 

@@ -85,12 +85,13 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 	if (fd < 0)
 		return errno == EACCES || errno == EROFS || errno == ENOSPC ||
 		    errno == EDQUOT ? PUBLISH_ERROR : PUBLISH_CANNOT;
-	if (write_all(fd, data, len) < 0 || fstat(fd, &mine) < 0)
+	if (write_all(fd, data, len) < 0)
 		return fail_publishing(fd, errno);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
 	err = errno;
-	if (rc == 0 || (err == EEXIST &&
+	/* Our file's identity is needed only to explain a failed link. */
+	if (rc == 0 || (err == EEXIST && fstat(fd, &mine) == 0 &&
 	    linked_after_all(target, data, len, &mine))) {
 		close(fd);
 		return PUBLISH_DONE;
@@ -135,15 +136,18 @@ publish_named(const char *target, const char *data, size_t len, mode_t mode)
 	}
 	if (fd < 0)
 		return PUBLISH_ERROR;
-	if (write_all(fd, data, len) < 0 || fstat(fd, &mine) < 0) {
+	if (write_all(fd, data, len) < 0) {
 		err = errno;
 		unlink(tmp);
 		return fail_publishing(fd, err);
 	}
+	/* Closed before the link: over NFS the close writes the data back,
+	 * and a reader on another client must find it whole. */
 	close(fd);
 	rc = link(tmp, target);
 	err = errno;
-	if (rc < 0 && err == EEXIST && linked_after_all(target, data, len, &mine))
+	if (rc < 0 && err == EEXIST && lstat(tmp, &mine) == 0 &&
+	    linked_after_all(target, data, len, &mine))
 		rc = 0;
 	unlink(tmp);
 	errno = err;

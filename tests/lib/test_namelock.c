@@ -500,12 +500,22 @@ test_set_child_rewrites_the_record_atomically(int method)
 	place_for(&p, "child", method);
 	a = open_with(p.lock, method, 0, 0);
 	errno = 0;
-	CHECK(dlock_set_child(a, 7) == -1 && errno == EINVAL,
-	    "%s: set_child without the lock is EINVAL", name(method));
+	CHECK(dlock_set_child(a, -1) == -1 && errno == EINVAL,
+	    "%s: a negative child is EINVAL", name(method));
+	/* Before the lock: the record is published naming the child. */
+	CHECK(dlock_set_child(a, 1234567) == 0,
+	    "%s: set_child before the lock", name(method));
 	dlock_lock(a, LOCK_EX, 0);
 	contents(p.record, rec, sizeof(rec));
-	CHECK(strstr(rec, " child=") == NULL, "%s: no child= before "
-	    "set_child: '%s'", name(method), rec);
+	CHECK(child_in(rec) == 1234567, "%s: the first record names the "
+	    "child set before the lock: '%s'", name(method), rec);
+	dlock_unlock(a);
+	CHECK(dlock_set_child(a, 0) == 0, "%s: set_child 0 before the lock",
+	    name(method));
+	dlock_lock(a, LOCK_EX, 0);
+	contents(p.record, rec, sizeof(rec));
+	CHECK(strstr(rec, " child=") == NULL, "%s: no child= after "
+	    "set_child 0: '%s'", name(method), rec);
 	s = strstr(rec, " nonce=");
 	snprintf(nonce, sizeof(nonce), "%.39s", s != NULL ? s : " nonce=?");
 	CHECK(dlock_set_child(a, 7) == 0, "%s: set_child", name(method));
