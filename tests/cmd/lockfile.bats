@@ -206,7 +206,8 @@ poll_gaps() {
 	[[ "$(sed -n 2p "$T/out")" == *" child=$pid "* ]]
 	# One link publishes the lock; nothing renames a new record onto it.
 	[ "$(grep -c -E "link(at)?\\(.*\"$L\"" "$T/trace")" -eq 1 ]
-	! grep -E "rename.*\"$L\"" "$T/trace"
+	run grep -E "rename.*\"$L\"" "$T/trace"
+	[ "$status" -eq 1 ]
 	[ -z "$(ls -A "$D")" ]
 }
 
