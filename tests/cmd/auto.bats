@@ -21,19 +21,33 @@ hooked() {
 	timeout 20 "$DLOCK_HOOKED" "$@"
 }
 
-@test "auto uses fcntl on the local filesystem under /tmp" {
+@test "auto uses flock(2) on the local filesystem under /tmp, as flock(1) does" {
 	run timeout 10 "$DLOCK" --verbose "$L" true
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(flock)"* ]]
+}
+
+@test "auto uses fcntl for a byte range on a local filesystem" {
+	run timeout 10 "$DLOCK" --verbose --start 10 --length 5 "$L" true
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"(fcntl)"* ]]
 }
 
-@test "auto uses fcntl on tmpfs" {
+@test "auto uses flock(2) for a descriptor, and fcntl for a descriptor's byte range" {
+	run timeout 10 bash -c 'exec 9>"$1"; "$2" --verbose 9 && "$2" -u 9 &&
+		"$2" --verbose --start 1 --length 1 9' sh "$L" "$DLOCK"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == *"(flock)"* ]]
+	[[ "${lines[1]}" == *"(fcntl)"* ]]
+}
+
+@test "auto uses flock(2) on tmpfs" {
 	[ -d /dev/shm ] || skip "no /dev/shm"
 	d=$(mktemp -d /dev/shm/dlock-auto.XXXXXX)
 	run timeout 10 "$DLOCK" --verbose "$d/lock" true
 	rm -rf "$d"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"(fcntl)"* ]]
+	[[ "$output" == *"(flock)"* ]]
 }
 
 @test "auto uses flock(2) for a directory, as flock(1) does" {
@@ -45,8 +59,9 @@ hooked() {
 @test "probe explains the choice for a local filesystem" {
 	run timeout 10 "$DLOCK" probe "$L"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"method:      fcntl"* ]]
+	[[ "$output" == *"method:      flock"* ]]
 	[[ "$output" == *"because:     "*"local"* ]]
+	[[ "$output" == *"flock(1) users are excluded"* ]]
 }
 
 @test "probe --json gives the filesystem, the method and the reason" {
@@ -55,7 +70,7 @@ hooked() {
 	echo "$output" | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["method"] == "fcntl", d
+assert d["method"] == "flock", d
 assert d["fstype"] and d["reason"], d'
 }
 
@@ -65,6 +80,7 @@ assert d["fstype"] and d["reason"], d'
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"method:      lockfile"* ]]
 	[[ "$output" == *"local_lock=all"* ]]
+	[[ "$output" == *"flock(1) users are not excluded"* ]]
 	run hooked --verbose "$L" cat "$L"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"(lockfile)"* ]]
@@ -86,6 +102,14 @@ assert d["fstype"] and d["reason"], d'
 	[[ "$output" == *"(fcntl)"* ]]
 	run hooked probe "$L"
 	[[ "$output" == *"method:      fcntl"* ]]
+	[[ "$output" == *"flock(2) is sent as a whole-file fcntl lock; flock(1) users are excluded"* ]]
+}
+
+@test "NFS mounted local_lock=flock gets fcntl, and probe says flock(1) is not excluded" {
+	record_mount nfs4 server:/export rw,vers=4.2,local_lock=flock
+	run hooked probe "$L"
+	[[ "$output" == *"method:      fcntl"* ]]
+	[[ "$output" == *"flock(1) users are not excluded"* ]]
 }
 
 @test "an unknown FUSE filesystem gets a lockfile" {
@@ -96,10 +120,13 @@ assert d["fstype"] and d["reason"], d'
 	[[ "$output" == *"method:      lockfile"* ]]
 }
 
-@test "GlusterFS over FUSE gets fcntl" {
+@test "GlusterFS over FUSE gets flock(2), which its client forwards" {
 	record_mount fuse.glusterfs 198.18.0.1:/v0 rw,user_id=0,group_id=0
 	run hooked probe "$L"
-	[[ "$output" == *"method:      fcntl"* ]]
+	[[ "$output" == *"method:      flock"* ]]
+	[[ "$output" == *"flock(1) users are excluded"* ]]
+	run hooked --verbose --start 0 --length 1 "$L" true
+	[[ "$output" == *"(fcntl)"* ]]
 }
 
 @test "Lustre without the flock option gets a lockfile" {
@@ -109,6 +136,8 @@ assert d["fstype"] and d["reason"], d'
 }
 
 @test "ENOLCK from a kernel lock at run time falls back to a lockfile" {
+	# NFS whose lock service is down: auto chose fcntl, which fails.
+	record_mount nfs server:/export rw,vers=3,local_lock=none
 	export DLOCK_TEST_ENOLCK=1
 	run hooked --verbose "$L" cat "$L"
 	[ "$status" -eq 0 ]
