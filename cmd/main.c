@@ -126,18 +126,22 @@ usage_error(const char *fmt, ...)
 /*
  * getopt's own messages are off (opterr = 0): they would start with
  * argv[0] as typed ("./build/dlock: ..."), where every message of dlock
- * starts with "dlock:".
+ * starts with "dlock:".  word is the argument getopt was reading: a long
+ * option, or a cluster of short ones, of which optopt is the culprit.
  */
 __attribute__((noreturn)) static void
-bad_option(char **argv, int c)
+bad_option(const char *word, int c)
 {
-	const char *word = argv[optind - 1];
+	int is_long = strncmp(word, "--", 2) == 0;
+	int n = (int)strcspn(word, "=");
 
+	if (c == ':' && is_long)
+		usage_error("option '%.*s' requires an argument", n, word);
 	if (c == ':')
-		usage_error("option '%s' requires an argument", word);
-	if (optopt != 0 && strncmp(word, "--", 2) != 0)
-		usage_error("unrecognized option '-%c'", optopt);
-	usage_error("unrecognized option '%s'", word);
+		usage_error("option '-%c' requires an argument", optopt);
+	if (is_long)
+		usage_error("unrecognized option '%.*s'", n, word);
+	usage_error("unrecognized option '-%c'", optopt);
 }
 
 static int
@@ -236,11 +240,11 @@ static void
 parse_options(struct cli *cli, int argc, char **argv)
 {
 	int64_t n;
-	int c;
+	int c, at;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:sxeunw:E:oFm:c:hV",
-	    long_options, NULL)) != -1) {
+	while ((at = optind, c = getopt_long(argc, argv,
+	    "+:sxeunw:E:oFm:c:hV", long_options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cli->operation = LOCK_SH;
@@ -314,7 +318,7 @@ parse_options(struct cli *cli, int argc, char **argv)
 			printf("dlock %s\n", DLOCK_VERSION);
 			exit(0);
 		default:
-			bad_option(argv, c);
+			bad_option(at < argc ? argv[at] : "", c);
 		}
 	}
 	parse_operands(cli, argc - optind, argv + optind);

@@ -87,6 +87,10 @@ load helpers
 	[ "${lines[1]}" = "Try 'dlock --help' for more information." ]
 	run "./$(basename "$DLOCK")" -Z "$L" true
 	[ "${lines[0]}" = "dlock: unrecognized option '-Z'" ]
+	run "./$(basename "$DLOCK")" --shared -Zs --bogus=1 "$L" true
+	[ "${lines[0]}" = "dlock: unrecognized option '-Z'" ]
+	run "./$(basename "$DLOCK")" --shared --bogus=1 "$L" true
+	[ "${lines[0]}" = "dlock: unrecognized option '--bogus'" ]
 	run "./$(basename "$DLOCK")" -w
 	[ "$status" -eq 64 ]
 	[ "${lines[0]}" = "dlock: option '-w' requires an argument" ]

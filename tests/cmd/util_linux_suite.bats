@@ -47,7 +47,7 @@ exclusive() {
 
 descriptor() {
 	hold ${1:+"$1"} --shared
-	cd "$T"
+	cd "$T" || return
 	run --separate-stderr timeout 20 bash -c '
 		exec 4<>"$1"
 		"$2" ${3:+"$3"} --nonblocking --exclusive --conflict-exit-code 123 4' \
