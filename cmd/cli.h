@@ -4,12 +4,17 @@
 
 /* Shared by the parts of the dlock command; not part of the library. */
 
+<<<<<<< HEAD
 #include <time.h>
+=======
+#include <stdio.h>
+>>>>>>> flock
 
 #include "dlock.h"
 
 /* Exit statuses, as sysexits(3) and flock(1) use them. */
 #define EXIT_USAGE	64
+#define EXIT_DATAERR	65	/* flock(1): a descriptor it cannot lock */
 #define EXIT_NOINPUT	66
 #define EXIT_UNAVAILABLE 69
 #define EXIT_OSERR	71
@@ -28,13 +33,18 @@ struct cli {
 	int conflict_status;	/* -E */
 	int close_fd;		/* -o */
 	int no_fork;		/* -F */
-	int verbose;
+	int verbose;		/* 0, VERBOSE_DLOCK or VERBOSE_FLOCK */
 	double heartbeat;	/* seconds between lease refreshes; 0: stale/3 */
 	struct dlock_options lock;
 	const char *path;	/* NULL in the descriptor form */
 	int fd;			/* -1 unless the descriptor form */
-	char **argv;		/* the command, NULL in the descriptor form */
+	char *command;		/* -c before the operands (with --fd) */
+	char **argv;		/* the command; NULL if none */
 };
+
+/* --verbose: dlock's timestamped lines on stderr, or flock(1)'s own. */
+#define VERBOSE_DLOCK	1
+#define VERBOSE_FLOCK	2
 
 /* run.c */
 void catch_signals(void);
@@ -51,6 +61,9 @@ int run_subcommand(int argc, char **argv);
 /* report.c */
 void say_verbose(const struct cli *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void say_like_flock(const struct cli *cli, FILE *to, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *lock_name(const struct cli *cli);
 int exit_status_for_open(int err);
 int exit_status_for_lock(int err);
 void report_open_error(const struct cli *cli, int err);

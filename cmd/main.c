@@ -18,10 +18,10 @@
 #define USAGE \
 "usage: dlock [-sxnoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
 "             [--length length] [--stale secs] [--heartbeat secs]\n" \
-"             [--verbose] lockpath [--] command [arg ...]\n" \
+"             [--verbose[=flock]] lockpath [--] command [arg ...]\n" \
 "       dlock [options] lockpath -c command\n" \
 "       dlock [-sxun] [-w secs] [-E code] [-m method] fd\n" \
-"       dlock [-sxun] [-w secs] [-E code] [-m method] --fd fd\n" \
+"       dlock [options] --fd fd [-c command | command [arg ...]]\n" \
 "       dlock status [-m method] [--stale secs] [--json] lockpath\n" \
 "       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
 "       dlock probe [--json] path\n" \
@@ -33,7 +33,8 @@
 "  -s, --shared             take a shared lock\n" \
 "  -x, -e, --exclusive      take an exclusive lock (the default)\n" \
 "  -u, --unlock             release the lock on a descriptor\n" \
-"  -n, --nb, --nonblock     fail at once if the lock is busy\n" \
+"  -n, --nb, --nonblocking  fail at once if the lock is busy (also\n" \
+"                           --nonblock)\n" \
 "  -w, --wait, --timeout SECS\n" \
 "                           give up after SECS seconds (fractions allowed)\n" \
 "  -E, --conflict-exit-code CODE\n" \
@@ -45,10 +46,14 @@
 "      --fcntl              the same as -m fcntl\n" \
 "      --start OFFSET       first byte of an fcntl byte-range lock\n" \
 "      --length LENGTH      bytes in the range (0: to the end of file)\n" \
-"      --fd FD              lock the open descriptor FD\n" \
+"      --fd FD              lock the open descriptor FD (and run the\n" \
+"                           command, if one follows)\n" \
 "      --stale SECS         lease of lockfile and mkdir locks (default 300)\n" \
 "      --heartbeat SECS     refresh the lease this often (default stale/3)\n" \
-"      --verbose            report waiting, acquisition and release\n" \
+"      --verbose            report waiting, acquisition and release on\n" \
+"                           stderr, with the time of day\n" \
+"      --verbose=flock      print flock(1)'s --verbose lines instead (also\n" \
+"                           --verbose with DLOCK_VERBOSE=flock)\n" \
 "  -h, --help               show this help\n" \
 "  -V, --version            show the version\n" \
 "\n" \
@@ -57,8 +62,11 @@
 "auto chooses for a path, and why.\n" \
 "\n" \
 "Exit status: the command's, or 128+N if it died of signal N; 1 (or -E)\n" \
-"when busy or timed out; 64 usage; 66 cannot open; 69 method unavailable;\n" \
-"71 system error; 73 cannot create; 126 cannot execute; 127 not found.\n"
+"when busy or timed out; 64 usage; 65 bad descriptor; 66 cannot open;\n" \
+"69 method unavailable; 71 system error; 73 cannot create; 126 cannot\n" \
+"execute; 127 not found.\n"
+
+#define TRY_HELP "Try 'dlock --help' for more information.\n"
 
 enum {
 	OPT_VERBOSE = 256,
@@ -74,6 +82,7 @@ static const struct option long_options[] = {
 	{ "shared", no_argument, NULL, 's' },
 	{ "exclusive", no_argument, NULL, 'x' },
 	{ "unlock", no_argument, NULL, 'u' },
+	{ "nonblocking", no_argument, NULL, 'n' },
 	{ "nonblock", no_argument, NULL, 'n' },
 	{ "nb", no_argument, NULL, 'n' },
 	{ "wait", required_argument, NULL, 'w' },
@@ -88,7 +97,8 @@ static const struct option long_options[] = {
 	{ "fd", required_argument, NULL, OPT_FD },
 	{ "stale", required_argument, NULL, OPT_STALE },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
-	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "verbose", optional_argument, NULL, OPT_VERBOSE },
+	{ "command", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -99,6 +109,8 @@ static char *shell_argv[4] = { "/bin/sh", "-c", NULL, NULL };
 __attribute__((noreturn)) static void
 usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* As flock(1) does: the one line that says what is wrong, then where to
+ * read more; the synopsis would bury the line in a log. */
 static void
 usage_error(const char *fmt, ...)
 {
@@ -107,8 +119,45 @@ usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vwarnx(fmt, ap);
 	va_end(ap);
-	fputs(USAGE, stderr);
+	fputs(TRY_HELP, stderr);
 	exit(EXIT_USAGE);
+}
+
+/*
+ * getopt's own messages are off (opterr = 0): they would start with
+ * argv[0] as typed ("./build/dlock: ..."), where every message of dlock
+ * starts with "dlock:".  word is the argument getopt was reading: a long
+ * option, or a cluster of short ones, of which optopt is the culprit.
+ */
+__attribute__((noreturn)) static void
+bad_option(const char *word, int c)
+{
+	int is_long = strncmp(word, "--", 2) == 0;
+	int n = (int)strcspn(word, "=");
+
+	if (c == ':' && is_long)
+		usage_error("option '%.*s' requires an argument", n, word);
+	if (c == ':')
+		usage_error("option '-%c' requires an argument", optopt);
+	if (is_long)
+		usage_error("unrecognized option '%.*s'", n, word);
+	usage_error("unrecognized option '-%c'", optopt);
+}
+
+static int
+verbose_style(const char *arg)
+{
+	const char *env = getenv("DLOCK_VERBOSE");
+	const char *style = arg;
+
+	if (style == NULL)
+		style = env != NULL && *env != '\0' ? env : "dlock";
+	if (strcmp(style, "flock") == 0)
+		return VERBOSE_FLOCK;
+	if (strcmp(style, "dlock") == 0)
+		return VERBOSE_DLOCK;
+	usage_error("%s '%s': the styles are dlock and flock",
+	    arg != NULL ? "--verbose" : "DLOCK_VERBOSE", style);
 }
 
 static int64_t
@@ -140,13 +189,26 @@ is_number(const char *s)
 	return *s != '\0' && strspn(s, "0123456789") == strlen(s);
 }
 
-/* What follows the options: a descriptor, or a lock path and a command. */
+/* What follows the options: a descriptor, or a lock path and a command;
+ * after --fd, the command alone, if any. */
 static void
 parse_operands(struct cli *cli, int argc, char **argv)
 {
+	if (cli->command != NULL && cli->fd < 0)
+		usage_error("-c before the lock path needs --fd; write "
+		    "dlock LOCKPATH -c COMMAND");
 	if (cli->fd >= 0) {
-		if (argc > 0)
-			usage_error("--fd takes no lock path or command");
+		if (cli->command != NULL) {
+			if (argc > 0)
+				usage_error("-c takes exactly one command "
+				    "string");
+			shell_argv[2] = cli->command;
+			cli->argv = shell_argv;
+		} else if (argc > 0) {
+			if (strcmp(argv[0], "--") == 0 && --argc == 0)
+				usage_error("missing command after '--'");
+			cli->argv = argv + (strcmp(argv[0], "--") == 0);
+		}
 		return;
 	}
 	if (argc == 0)
@@ -178,10 +240,11 @@ static void
 parse_options(struct cli *cli, int argc, char **argv)
 {
 	int64_t n;
-	int c;
+	int c, at;
 
-	while ((c = getopt_long(argc, argv, "+sxeunw:E:oFm:hV", long_options,
-	    NULL)) != -1) {
+	opterr = 0;
+	while ((at = optind, c = getopt_long(argc, argv,
+	    "+:sxeunw:E:oFm:c:hV", long_options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cli->operation = LOCK_SH;
@@ -241,7 +304,10 @@ parse_options(struct cli *cli, int argc, char **argv)
 			cli->fd = (int)number_arg("--fd", optarg, 0, 1 << 30);
 			break;
 		case OPT_VERBOSE:
-			cli->verbose = 1;
+			cli->verbose = verbose_style(optarg);
+			break;
+		case 'c':
+			cli->command = optarg;
 			break;
 		case 'h':
 			fputs(USAGE, stdout);
@@ -251,8 +317,7 @@ parse_options(struct cli *cli, int argc, char **argv)
 			printf("dlock %s\n", DLOCK_VERSION);
 			exit(0);
 		default:
-			fputs(USAGE, stderr);
-			exit(EXIT_USAGE);
+			bad_option(at < argc ? argv[at] : "", c);
 		}
 	}
 	parse_operands(cli, argc - optind, argv + optind);
@@ -266,6 +331,9 @@ parse_options(struct cli *cli, int argc, char **argv)
 	if (cli->operation == LOCK_UN && cli->fd < 0)
 		usage_error("-u releases a lock on a descriptor; a lock taken "
 		    "for a command is released when the command exits");
+	if (cli->operation == LOCK_UN && cli->argv != NULL)
+		usage_error("-u with a command: release the descriptor's lock "
+		    "first (dlock -u FD), then run the command");
 	if ((cli->lock.start != 0 || cli->lock.length != 0) &&
 	    cli->lock.method != DLOCK_FCNTL && cli->lock.method != DLOCK_AUTO)
 		usage_error("--start and --length: the %s method locks whole "
@@ -286,6 +354,26 @@ parse_options(struct cli *cli, int argc, char **argv)
 	}
 }
 
+<<<<<<< HEAD
+=======
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* flock(1)'s number for a descriptor it cannot lock (EX_DATAERR). */
+static int
+descriptor_status(const struct cli *cli, int err, int status)
+{
+	return cli->path == NULL && err == EBADF ? EXIT_DATAERR : status;
+}
+
+>>>>>>> flock
 static dlock_t *
 open_lock(struct cli *cli)
 {
@@ -299,7 +387,7 @@ open_lock(struct cli *cli)
 		int err = errno;
 
 		report_open_error(cli, err);
-		exit(exit_status_for_open(err));
+		exit(descriptor_status(cli, err, exit_status_for_open(err)));
 	}
 	return lk;
 }
@@ -312,13 +400,16 @@ take_lock(struct cli *cli, dlock_t *lk)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (lock_showing_wait(cli, lk) == 0) {
+		double took = seconds_since(&t0);
+
 		if (dlock_fell_back(lk))
 			say_verbose(cli, "kernel locks fail on %s; fell back "
 			    "to a lockfile", cli->path);
 		say_verbose(cli, "%s lock on %s (%s) after %.6f seconds",
 		    cli->operation == LOCK_SH ? "shared" : "exclusive",
-		    cli->path != NULL ? cli->path : "descriptor",
-		    dlock_method_name(dlock_method(lk)), seconds_since(&t0));
+		    lock_name(cli), dlock_method_name(dlock_method(lk)), took);
+		say_like_flock(cli, stdout, "getting lock took %.6f seconds",
+		    took);
 		return;
 	}
 	err = errno;
@@ -329,15 +420,17 @@ take_lock(struct cli *cli, dlock_t *lk)
 	}
 	if (err == EWOULDBLOCK || err == ETIMEDOUT) {
 		say_verbose(cli, "%s is busy: %s after %.6f seconds",
-		    cli->path != NULL ? cli->path : "descriptor",
+		    lock_name(cli),
 		    err == EWOULDBLOCK ? "gave up at once" : "timed out",
 		    seconds_since(&t0));
+		say_like_flock(cli, stderr, "%s", err == EWOULDBLOCK ?
+		    "failed to get lock" : "timeout while waiting to get lock");
 		dlock_close(lk);
 		exit(cli->conflict_status);
 	}
 	report_lock_error(cli, err);
 	dlock_close(lk);
-	exit(exit_status_for_lock(err));
+	exit(descriptor_status(cli, err, exit_status_for_lock(err)));
 }
 
 int
@@ -370,7 +463,8 @@ main(int argc, char **argv)
 			int err = errno;
 
 			report_lock_error(&cli, err);
-			return exit_status_for_lock(err);
+			return descriptor_status(&cli, err,
+			    exit_status_for_lock(err));
 		}
 		dlock_close(lk);
 		return 0;

@@ -20,7 +20,7 @@ say_verbose(const struct cli *cli, const char *fmt, ...)
 	struct tm tm;
 	va_list ap;
 
-	if (!cli->verbose)
+	if (cli->verbose != VERBOSE_DLOCK)
 		return;
 	va_start(ap, fmt);
 	/* clang-analyzer 14 misreads this va_list as uninitialized. */
@@ -31,6 +31,39 @@ say_verbose(const struct cli *cli, const char *fmt, ...)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "dlock: %s.%03ld %s\n", when, now.tv_nsec / 1000000L,
 	    line);
+}
+
+/*
+ * --verbose=flock: the lines flock(1) prints, word for word and with its
+ * name, for scripts that read them.  Flushed at once, so that they come
+ * before what the command prints.
+ */
+void
+say_like_flock(const struct cli *cli, FILE *to, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli->verbose != VERBOSE_FLOCK)
+		return;
+	va_start(ap, fmt);
+	fputs("flock: ", to);
+	/* clang-analyzer 14 misreads this va_list as uninitialized. */
+	vfprintf(to, fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
+	va_end(ap);
+	fputc('\n', to);
+	fflush(to);
+}
+
+/* What a --verbose line calls the lock. */
+const char *
+lock_name(const struct cli *cli)
+{
+	static char what[32];
+
+	if (cli->path != NULL)
+		return cli->path;
+	snprintf(what, sizeof(what), "descriptor %d", cli->fd);
+	return what;
 }
 
 int
@@ -122,7 +155,10 @@ report_open_error(const struct cli *cli, int err)
 	char what[64 + 4096];
 
 	target(cli, what, sizeof(what));
-	warnx("cannot open lock %s: %s", what, lock_error_text(err));
+	if (cli->path == NULL)
+		warnx("cannot lock %s: %s", what, lock_error_text(err));
+	else
+		warnx("cannot open lock %s: %s", what, lock_error_text(err));
 }
 
 void

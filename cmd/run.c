@@ -111,6 +111,7 @@ __attribute__((noreturn)) static void
 exec_in_place(struct cli *cli)
 {
 	say_verbose(cli, "executing %s", cli->argv[0]);
+	say_like_flock(cli, stdout, "executing %s", cli->argv[0]);
 	execvp(cli->argv[0], cli->argv);
 	_exit(exec_failure_status(cli->argv[0], errno));
 }
@@ -126,9 +127,22 @@ enum started {
 static enum started
 spawn(struct cli *cli, pid_t *pid, int *err)
 {
+	posix_spawn_file_actions_t actions, *use_actions = NULL;
 	posix_spawnattr_t attr;
 	sigset_t blocked, saved;
 	int rc;
+
+	/* A descriptor given to lock is the caller's, not close-on-exec:
+	 * -o closes it in the command. */
+	if (cli->path == NULL && cli->close_fd) {
+		rc = posix_spawn_file_actions_init(&actions);
+		if (rc == 0 && (rc = posix_spawn_file_actions_addclose(&actions,
+		    cli->fd)) != 0)
+			posix_spawn_file_actions_destroy(&actions);
+		if (rc != 0)
+			return rc;
+		use_actions = &actions;
+	}
 
 	sigemptyset(&blocked);
 	for (size_t i = 0; i < NFORWARDED; i++)
@@ -137,7 +151,13 @@ spawn(struct cli *cli, pid_t *pid, int *err)
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
 	if (pending_signal) {
 		sigprocmask(SIG_SETMASK, &saved, NULL);
+<<<<<<< HEAD
 		return START_SIGNALLED;
+=======
+		if (use_actions != NULL)
+			posix_spawn_file_actions_destroy(use_actions);
+		return -1;
+>>>>>>> flock
 	}
 	rc = posix_spawnattr_init(&attr);
 	if (rc == 0) {
@@ -145,10 +165,12 @@ spawn(struct cli *cli, pid_t *pid, int *err)
 		posix_spawnattr_setsigdefault(&attr, &handled);
 		posix_spawnattr_setflags(&attr,
 		    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-		rc = posix_spawnp(pid, cli->argv[0], NULL, &attr, cli->argv,
-		    environ);
+		rc = posix_spawnp(pid, cli->argv[0], use_actions, &attr,
+		    cli->argv, environ);
 		posix_spawnattr_destroy(&attr);
 	}
+	if (use_actions != NULL)
+		posix_spawn_file_actions_destroy(use_actions);
 	if (rc == 0)
 		child_pid = *pid;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
@@ -441,9 +463,15 @@ run_command(struct cli *cli, dlock_t *lk)
 
 	if (cli->no_fork)
 		exec_in_place(cli);
+<<<<<<< HEAD
 	started = holds_by_name(lk) ? spawn_gated(cli, lk, &pid, &err) :
 	    spawn(cli, &pid, &err);
 	if (started == START_SIGNALLED) {
+=======
+	say_like_flock(cli, stdout, "executing %s", cli->argv[0]);
+	rc = holds_by_name(lk) ? spawn_gated(cli, lk, &pid) : spawn(cli, &pid);
+	if (rc == -1) {
+>>>>>>> flock
 		dlock_close(lk);
 		die_of_caught_signal();
 	}
@@ -459,9 +487,9 @@ run_command(struct cli *cli, dlock_t *lk)
 	say_verbose(cli, "running %s (pid %d)", cli->argv[0], (int)pid);
 	status = wait_for(pid, lk, heartbeat_period(cli, lk), &lost);
 	say_verbose(cli, "%s exited with status %d; releasing %s",
-	    cli->argv[0], status, cli->path);
+	    cli->argv[0], status, lock_name(cli));
 	if (dlock_close(lk) < 0 || lost) {
-		warnx("releasing lock '%s': %s", cli->path,
+		warnx("releasing lock '%s': %s", lock_name(cli),
 		    lock_error_text(lost ? DLOCK_ELOST : errno));
 		if (status == 0)
 			status = EXIT_OSERR;

@@ -5,7 +5,7 @@
 
 _dlock_methods="auto fcntl flock lockfile mkdir"
 
-_dlock_options="-s --shared -x -e --exclusive -u --unlock -n --nb --nonblock
+_dlock_options="-s --shared -x -e --exclusive -u --unlock -n --nb --nonblocking --nonblock
 	-w --wait --timeout -E --conflict-exit-code -o --close -F --no-fork
 	-m --method --fcntl --start --length --fd --stale --heartbeat --verbose
 	-h --help -V --version"

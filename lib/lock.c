@@ -93,10 +93,12 @@ options_error(const struct dlock_options *o)
 
 /*
  * What `auto` means for a path: the method the filesystem calls for
- * (probe.c), except that a directory, which cannot be opened for writing
- * and so cannot take an exclusive fcntl lock, gets flock(2), as with
- * flock(1).  What it sees at the path is kept for open_lock_file(): on a
- * network filesystem every look is a round trip to the server.
+ * (probe.c), except that a byte range, which flock(2) cannot lock, gets
+ * fcntl (every filesystem that gets flock makes fcntl coherent too), and
+ * a directory, which cannot be opened for writing and so cannot take an
+ * exclusive fcntl lock, gets flock(2), as with flock(1).  What it sees at
+ * the path is kept for open_lock_file(): on a network filesystem every
+ * look is a round trip to the server.
  */
 static int
 auto_method(struct dlock *lk, const char *path)
@@ -116,6 +118,8 @@ auto_method(struct dlock *lk, const char *path)
 	saved = errno;
 	free(probe);
 	errno = saved;
+	if (method == DLOCK_FLOCK && (lk->start != 0 || lk->length != 0))
+		return DLOCK_FCNTL;
 	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
 }
 
@@ -213,8 +217,12 @@ dlock_open_fd(int fd, const struct dlock_options *opts)
 	lk = handle_new(opts);
 	if (lk == NULL)
 		return NULL;
+	/* A descriptor gets the lock flock(1) takes on one, which needs no
+	 * write access; on NFS the kernel sends it as a whole-file fcntl
+	 * lock.  Only a byte range needs fcntl. */
 	if (lk->method == DLOCK_AUTO)
-		lk->method = DLOCK_FCNTL;
+		lk->method = lk->start != 0 || lk->length != 0 ?
+		    DLOCK_FCNTL : DLOCK_FLOCK;
 	if (lk->method != DLOCK_FCNTL && lk->method != DLOCK_FLOCK) {
 		/* The other methods hold a lock by a name, not a descriptor. */
 		handle_free(lk);

@@ -17,7 +17,10 @@ flock_prepare(struct dlock *lk)
 		errno = EINVAL;
 		return -1;
 	}
-	return lk->fd >= 0 ? 0 : open_lock_file(lk, 0);
+	/* For writing where allowed: on NFS the kernel sends flock(2) as a
+	 * whole-file fcntl lock, which is exclusive only on a descriptor
+	 * open for writing (flock(1) reopens the file for it). */
+	return lk->fd >= 0 ? 0 : open_lock_file(lk, 1);
 }
 
 static int

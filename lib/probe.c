@@ -13,12 +13,20 @@
 #include "probe.h"
 
 /*
- * The choice for `-m auto`.  A kernel lock (fcntl) is right only where
- * every host that can open the file goes through one lock table: this
- * kernel, or a server or cluster service that sees every client.  Where a
- * filesystem accepts a kernel lock but keeps it on this host, fcntl still
- * "succeeds" on two hosts at once, so anything not known to be coherent
- * gets a lock file, which needs only an atomic exclusive create.
+ * The choice for `-m auto`.  A kernel lock is right only where every host
+ * that can open the file goes through one lock table: this kernel, or a
+ * server or cluster service that sees every client.  Where a filesystem
+ * accepts a kernel lock but keeps it on this host, it still "succeeds" on
+ * two hosts at once, so anything not known to be coherent gets a lock
+ * file, which needs only an atomic exclusive create.
+ *
+ * Of the kernel locks, flock(2) is the one util-linux flock(1) takes, and
+ * on Linux flock(2) and fcntl locks do not see each other.  So where
+ * flock(2) is coherent, whole files get flock (lock.c turns a byte range
+ * into fcntl, which every flock row also makes coherent); where flock(2)
+ * is itself an emulation with whole-file fcntl locks (NFS), fcntl is the
+ * same lock.  Each reason ends by saying whether flock(1) users of the
+ * same path are excluded.
  *
  * Rows are tried in order and the first that fits decides, so a
  * filesystem's option rows come before its default row.  option is one
@@ -36,37 +44,41 @@ struct choice {
 	const char *why;	/* completes "<fstype>[ mounted with <opt>]: " */
 };
 
+#define EXCLUDED	"; flock(1) users are excluded"
+#define NOT_EXCLUDED	"; flock(1) users are not excluded"
+#define MAYBE_EXCLUDED	"; whether flock(1) users are excluded is not known"
 #define LOCAL	"a local filesystem, so every locker goes through this " \
-		"kernel's lock table"
-#define STAYS	"kernel locks would be local to this client"
+		"kernel's lock table, and flock(2) is the lock flock(1) " \
+		"takes" EXCLUDED
+#define STAYS	"kernel locks would be local to this client" NOT_EXCLUDED
 #define SINGLE	"a single-node mount, so every locker goes through this " \
-		"kernel's lock table"
+		"kernel's lock table" EXCLUDED
 
 static const struct choice choices[] = {
 	/* Local filesystems.  ext2 and ext3 share ext4's magic and answer. */
-	{ "ext4", NULL, NULL, 0xEF53, DLOCK_FCNTL, LOCAL },
-	{ "ext3", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
-	{ "ext2", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
-	{ "xfs", NULL, NULL, 0x58465342, DLOCK_FCNTL, LOCAL },
-	{ "btrfs", NULL, NULL, 0x9123683E, DLOCK_FCNTL, LOCAL },
-	{ "tmpfs", NULL, NULL, 0x01021994, DLOCK_FCNTL, LOCAL },
-	{ "ramfs", NULL, NULL, 0x858458F6, DLOCK_FCNTL, LOCAL },
-	{ "devtmpfs", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
-	{ "f2fs", NULL, NULL, 0xF2F52010, DLOCK_FCNTL, LOCAL },
-	{ "zfs", NULL, NULL, 0x2FC12FC1, DLOCK_FCNTL, LOCAL },
-	{ "bcachefs", NULL, NULL, 0xCA451A4E, DLOCK_FCNTL, LOCAL },
-	{ "nilfs2", NULL, NULL, 0x3434, DLOCK_FCNTL, LOCAL },
+	{ "ext4", NULL, NULL, 0xEF53, DLOCK_FLOCK, LOCAL },
+	{ "ext3", NULL, NULL, 0, DLOCK_FLOCK, LOCAL },
+	{ "ext2", NULL, NULL, 0, DLOCK_FLOCK, LOCAL },
+	{ "xfs", NULL, NULL, 0x58465342, DLOCK_FLOCK, LOCAL },
+	{ "btrfs", NULL, NULL, 0x9123683E, DLOCK_FLOCK, LOCAL },
+	{ "tmpfs", NULL, NULL, 0x01021994, DLOCK_FLOCK, LOCAL },
+	{ "ramfs", NULL, NULL, 0x858458F6, DLOCK_FLOCK, LOCAL },
+	{ "devtmpfs", NULL, NULL, 0, DLOCK_FLOCK, LOCAL },
+	{ "f2fs", NULL, NULL, 0xF2F52010, DLOCK_FLOCK, LOCAL },
+	{ "zfs", NULL, NULL, 0x2FC12FC1, DLOCK_FLOCK, LOCAL },
+	{ "bcachefs", NULL, NULL, 0xCA451A4E, DLOCK_FLOCK, LOCAL },
+	{ "nilfs2", NULL, NULL, 0x3434, DLOCK_FLOCK, LOCAL },
 	/* Overlay locks land on the overlay's inode in this kernel, even
 	 * when a lower layer is remote. */
-	{ "overlay", NULL, NULL, 0x794C7630, DLOCK_FCNTL, LOCAL },
-	{ "jfs", NULL, NULL, 0x3153464A, DLOCK_FCNTL, LOCAL },
-	{ "reiserfs", NULL, NULL, 0x52654973, DLOCK_FCNTL, LOCAL },
-	{ "vfat", NULL, NULL, 0x4D44, DLOCK_FCNTL, LOCAL },
-	{ "msdos", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
-	{ "exfat", NULL, NULL, 0x2011BAB0, DLOCK_FCNTL, LOCAL },
-	{ "ntfs3", NULL, NULL, 0, DLOCK_FCNTL, LOCAL },
-	{ "hfsplus", NULL, NULL, 0x482B, DLOCK_FCNTL, LOCAL },
-	{ "udf", NULL, NULL, 0x15013346, DLOCK_FCNTL, LOCAL },
+	{ "overlay", NULL, NULL, 0x794C7630, DLOCK_FLOCK, LOCAL },
+	{ "jfs", NULL, NULL, 0x3153464A, DLOCK_FLOCK, LOCAL },
+	{ "reiserfs", NULL, NULL, 0x52654973, DLOCK_FLOCK, LOCAL },
+	{ "vfat", NULL, NULL, 0x4D44, DLOCK_FLOCK, LOCAL },
+	{ "msdos", NULL, NULL, 0, DLOCK_FLOCK, LOCAL },
+	{ "exfat", NULL, NULL, 0x2011BAB0, DLOCK_FLOCK, LOCAL },
+	{ "ntfs3", NULL, NULL, 0, DLOCK_FLOCK, LOCAL },
+	{ "hfsplus", NULL, NULL, 0x482B, DLOCK_FLOCK, LOCAL },
+	{ "udf", NULL, NULL, 0x15013346, DLOCK_FLOCK, LOCAL },
 
 	/*
 	 * NFS, nfs(5) and fs/nfs: "nolock" sets both local-lock flags, and
@@ -75,19 +87,32 @@ static const struct choice choices[] = {
 	 * version).  The kernel prints local_lock= on every NFS mount, and
 	 * nolock besides.  local_lock=flock and none send fcntl locks to the
 	 * server: NLM for v2/v3, lock state under the client's lease for v4.
+	 * Unless local_lock=flock keeps them on the client, flock(2) locks
+	 * are sent as whole-file fcntl locks (nfs_flock()), so fcntl is the
+	 * lock flock(1) takes.
 	 */
 	{ "nfs", NULL, "nolock", 0, DLOCK_LOCKFILE, STAYS },
 	{ "nfs", NULL, "local_lock=all", 0, DLOCK_LOCKFILE, STAYS },
 	{ "nfs", NULL, "local_lock=posix", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs", NULL, "local_lock=flock", 0, DLOCK_FCNTL,
+	    "fcntl locks go to the server's lock manager (NLM), which sees "
+	    "every client, but flock(2) locks stay on this client"
+	    NOT_EXCLUDED },
 	{ "nfs", NULL, NULL, 0, DLOCK_FCNTL,
 	    "fcntl locks go to the server's lock manager (NLM), which sees "
-	    "every client" },
+	    "every client, and flock(2) is sent as a whole-file fcntl lock"
+	    EXCLUDED },
 	{ "nfs4", NULL, "nolock", 0, DLOCK_LOCKFILE, STAYS },
 	{ "nfs4", NULL, "local_lock=all", 0, DLOCK_LOCKFILE, STAYS },
 	{ "nfs4", NULL, "local_lock=posix", 0, DLOCK_LOCKFILE, STAYS },
+	{ "nfs4", NULL, "local_lock=flock", 0, DLOCK_FCNTL,
+	    "fcntl locks are NFSv4 lock state held by the server, which sees "
+	    "every client, but flock(2) locks stay on this client"
+	    NOT_EXCLUDED },
 	{ "nfs4", NULL, NULL, 0, DLOCK_FCNTL,
 	    "fcntl locks are NFSv4 lock state held by the server, which sees "
-	    "every client" },
+	    "every client, and flock(2) is sent as a whole-file fcntl lock"
+	    EXCLUDED },
 
 	/*
 	 * SMB, mount.cifs(8): byte-range locks are sent to the server, which
@@ -96,17 +121,18 @@ static const struct choice choices[] = {
 	 * "nobrl" (alias "nolock"; the kernel prints nobrl): "Do not send
 	 * byte range lock requests to the server."  A lease lets the client
 	 * hold locks locally only until another client opens the file.
+	 * What flock(2) does here depends on the kernel's version.
 	 */
 	{ "cifs", NULL, "nobrl", 0, DLOCK_LOCKFILE,
 	    "byte-range locks are not sent to the server, so " STAYS },
 	{ "cifs", NULL, NULL, 0, DLOCK_FCNTL,
 	    "byte-range locks are sent to the SMB server, which enforces them "
-	    "against every client" },
+	    "against every client" MAYBE_EXCLUDED },
 	{ "smb3", NULL, "nobrl", 0, DLOCK_LOCKFILE,
 	    "byte-range locks are not sent to the server, so " STAYS },
 	{ "smb3", NULL, NULL, 0, DLOCK_FCNTL,
 	    "byte-range locks are sent to the SMB server, which enforces them "
-	    "against every client" },
+	    "against every client" MAYBE_EXCLUDED },
 
 	/*
 	 * Lustre, mount.lustre(8): "flock" is coherent across all client
@@ -115,57 +141,65 @@ static const struct choice choices[] = {
 	 * is the default since 2.12.3); neither means noflock.
 	 */
 	{ "lustre", NULL, "localflock", 0, DLOCK_LOCKFILE,
-	    "locks are coherent only on this client node" },
+	    "locks are coherent only on this client node" NOT_EXCLUDED },
 	{ "lustre", NULL, "flock", 0, DLOCK_FCNTL,
-	    "locks are coherent across all client nodes" },
+	    "locks are coherent across all client nodes" MAYBE_EXCLUDED },
 	{ "lustre", NULL, "noflock", 0, DLOCK_LOCKFILE,
-	    "the client refuses kernel locks" },
+	    "the client refuses kernel locks, flock(1)'s too" },
 	{ "lustre", NULL, NULL, 0, DLOCK_LOCKFILE,
-	    "without the flock option the client refuses kernel locks" },
+	    "without the flock option the client refuses kernel locks, "
+	    "flock(1)'s too" },
 
 	/* CephFS kernel client, fs/ceph/locks.c: fcntl and flock locks are
-	 * synchronous with the metadata server. */
-	{ "ceph", NULL, NULL, 0, DLOCK_FCNTL,
-	    "fcntl locks are held by the Ceph metadata server, which sees "
-	    "every client" },
+	 * synchronous with the metadata server, as two kinds that do not
+	 * see each other. */
+	{ "ceph", NULL, NULL, 0, DLOCK_FLOCK,
+	    "flock(2) and fcntl locks are held by the Ceph metadata server, "
+	    "which sees every client" EXCLUDED },
 
 	/*
 	 * FUSE hands a lock to the daemon only if the daemon implements
 	 * locking; otherwise the kernel keeps it local to the mount and two
 	 * clients both "hold" it (seen with two sshfs mounts of one
-	 * directory).  The GlusterFS client sends locks to the bricks and
-	 * ceph-fuse to the metadata server.  fuseblk sits on a local block
-	 * device, which no other host has mounted, so local locks are exact.
+	 * directory).  The GlusterFS client sends fcntl and flock(2) locks
+	 * to the bricks, and ceph-fuse fcntl locks to the metadata server.
+	 * fuseblk sits on a local block device, which no other host has
+	 * mounted, so local locks are exact.
 	 */
-	{ "fuse", "glusterfs", NULL, 0, DLOCK_FCNTL,
-	    "the GlusterFS client forwards locks to the bricks, which see "
-	    "every client" },
+	{ "fuse", "glusterfs", NULL, 0, DLOCK_FLOCK,
+	    "the GlusterFS client forwards flock(2) and fcntl locks to the "
+	    "bricks, which see every client" EXCLUDED },
 	{ "fuse", "ceph-fuse", NULL, 0, DLOCK_FCNTL,
-	    "ceph-fuse forwards locks to the Ceph metadata server" },
+	    "ceph-fuse forwards locks to the Ceph metadata server"
+	    MAYBE_EXCLUDED },
 	{ "fuse", "ceph", NULL, 0, DLOCK_FCNTL,
-	    "ceph-fuse forwards locks to the Ceph metadata server" },
+	    "ceph-fuse forwards locks to the Ceph metadata server"
+	    MAYBE_EXCLUDED },
 	{ "fuse", NULL, NULL, 0, DLOCK_LOCKFILE,
 	    "a FUSE filesystem not known to forward locks, so the kernel "
-	    "would keep them local to this mount" },
-	{ "fuseblk", NULL, NULL, 0, DLOCK_FCNTL,
+	    "would keep them local to this mount" NOT_EXCLUDED },
+	{ "fuseblk", NULL, NULL, 0, DLOCK_FLOCK,
 	    "FUSE on a local block device, so every locker goes through this "
-	    "kernel's lock table" },
+	    "kernel's lock table" EXCLUDED },
 
 	/* IBM Storage Scale: fcntl byte-range locks are coherent across the
 	 * cluster; its flock locks are node-local, which fcntl avoids. */
 	{ "gpfs", NULL, NULL, 0, DLOCK_FCNTL,
-	    "fcntl locks are coherent across the whole cluster" },
+	    "fcntl locks are coherent across the whole cluster, flock(2) "
+	    "locks only on one node" NOT_EXCLUDED },
 
 	/*
-	 * GFS2, gfs2_mount(8): POSIX locks go through dlm_controld to every
-	 * node unless "localflocks" leaves them to this node's VFS.
-	 * lock_nolock is a single-node mount (and implies localflocks).
+	 * GFS2, gfs2_mount(8): POSIX locks go through dlm_controld, and
+	 * flock(2) locks are glocks, to every node, unless "localflocks"
+	 * leaves both to this node's VFS.  lock_nolock is a single-node
+	 * mount (and implies localflocks).
 	 */
-	{ "gfs2", NULL, "lockproto=lock_nolock", 0, DLOCK_FCNTL, SINGLE },
+	{ "gfs2", NULL, "lockproto=lock_nolock", 0, DLOCK_FLOCK, SINGLE },
 	{ "gfs2", NULL, "localflocks", 0, DLOCK_LOCKFILE,
-	    "locks are handled by this node alone" },
-	{ "gfs2", NULL, NULL, 0, DLOCK_FCNTL,
-	    "POSIX locks go through the cluster's dlm_controld to every node" },
+	    "locks are handled by this node alone" NOT_EXCLUDED },
+	{ "gfs2", NULL, NULL, 0, DLOCK_FLOCK,
+	    "flock(2) locks are cluster glocks and POSIX locks go through "
+	    "dlm_controld, to every node" EXCLUDED },
 
 	/*
 	 * OCFS2, fs/ocfs2: POSIX locks are cluster-wide only through a
@@ -174,40 +208,42 @@ static const struct choice choices[] = {
 	 * the node.  The mount shows cluster_stack= for userspace stacks and
 	 * for o2cb with global heartbeat.  heartbeat=none is shown for
 	 * userspace stacks (caught by the row before) and for local mounts,
-	 * which no other node can have.
+	 * which no other node can have.  Its flock(2) locks are cluster
+	 * locks of their own, apart from POSIX locks.
 	 */
 	{ "ocfs2", NULL, "localflocks", 0, DLOCK_LOCKFILE,
-	    "locks are handled by this node alone" },
+	    "locks are handled by this node alone" NOT_EXCLUDED },
 	{ "ocfs2", NULL, "cluster_stack=o2cb", 0, DLOCK_LOCKFILE,
-	    "the o2cb stack keeps POSIX locks on this node" },
+	    "the o2cb stack keeps POSIX locks on this node" NOT_EXCLUDED },
 	{ "ocfs2", NULL, "cluster_stack=", 0, DLOCK_FCNTL,
-	    "a userspace cluster stack makes POSIX locks cluster-wide" },
-	{ "ocfs2", NULL, "heartbeat=none", 0, DLOCK_FCNTL, SINGLE },
+	    "a userspace cluster stack makes POSIX locks cluster-wide"
+	    NOT_EXCLUDED },
+	{ "ocfs2", NULL, "heartbeat=none", 0, DLOCK_FLOCK, SINGLE },
 	{ "ocfs2", NULL, NULL, 0, DLOCK_LOCKFILE,
-	    "the o2cb stack keeps POSIX locks on this node" },
+	    "the o2cb stack keeps POSIX locks on this node" NOT_EXCLUDED },
 
 	/* BeeGFS keeps locks on the client unless its client configuration
 	 * sets tuneUseGlobalFileLocks, which the mount does not show. */
 	{ "beegfs", NULL, NULL, 0, DLOCK_LOCKFILE,
 	    "locks stay on this client unless the client configuration says "
-	    "otherwise, which the mount does not show" },
+	    "otherwise, which the mount does not show" NOT_EXCLUDED },
 
 	/* 9P: QEMU's server answers every lock request with success. */
 	{ "9p", NULL, NULL, 0, DLOCK_LOCKFILE,
 	    "common 9P servers grant every lock without checking other "
-	    "clients" },
+	    "clients" NOT_EXCLUDED },
 
 	/* AFS servers know only whole-file locks; the kernel client keeps
 	 * byte-range locks local in its default flock=openafs mode. */
 	{ "afs", NULL, NULL, 0, DLOCK_LOCKFILE,
 	    "byte-range locks may stay on this client, as AFS servers lock "
-	    "only whole files" },
+	    "only whole files" NOT_EXCLUDED },
 };
 
 #define NCHOICES (sizeof(choices) / sizeof(choices[0]))
 
 #define UNKNOWN	"lock semantics unknown, so only an exclusive-create lock " \
-		"file is trusted"
+		"file is trusted" NOT_EXCLUDED
 
 static size_t
 key_length(const char *opt)
@@ -391,7 +427,7 @@ probe_directory(const char *dir, int resolve, struct fsprobe *out)
 		return -1;
 	magic = (unsigned long)sfs.f_type & 0xFFFFFFFFUL;
 	/* A local filesystem is named by its statfs magic alone, and every
-	 * local filesystem gets fcntl: no need to read the mount table. */
+	 * local filesystem gets flock: no need to read the mount table. */
 	if (!resolve && name_by_magic(magic, out) == 0) {
 		snprintf(out->dir, sizeof(out->dir), "%s", dir);
 		out->fs_magic = magic;

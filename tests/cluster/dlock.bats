@@ -72,15 +72,19 @@ check_exclusion() {
 	check_exclusion mkdir
 }
 
-@test "auto chooses fcntl on both hosts, and probe names GlusterFS" {
+@test "auto chooses flock on both hosts, and probe names GlusterFS" {
 	for h in A B; do
 		run timeout -k 2 10 "$on_host" "$h" "$DLOCK" probe "$(host_dir "$h")/lock"
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"filesystem:  fuse.glusterfs"* ]]
-		[[ "$output" == *"method:      fcntl"* ]]
+		[[ "$output" == *"method:      flock"* ]]
 		run timeout -k 2 10 "$on_host" "$h" "$DLOCK" --verbose "$(host_dir "$h")/lock" true
-		[[ "$output" == *"(fcntl)"* ]]
+		[[ "$output" == *"(flock)"* ]]
 	done
+}
+
+@test "flock locks exclude each other across the two hosts: no update lost" {
+	check_exclusion flock
 }
 
 # hold_on_a METHOD [OPTIONS...]: host A holds the lock until killed.

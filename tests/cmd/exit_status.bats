@@ -76,3 +76,13 @@ bats_require_minimum_version 1.5.0
 	[ "$status" -eq 66 ]
 	[[ "$output" == *"not a regular file or directory"* ]]
 }
+
+@test "a descriptor that is not open gives 65, as with flock(1), and names it" {
+	run timeout 10 "$DLOCK" -n 57
+	[ "$status" -eq 65 ]
+	[ "$output" = "dlock: cannot lock descriptor 57: Bad file descriptor" ]
+	run timeout 10 "$DLOCK" --fd 57 true
+	[ "$status" -eq 65 ]
+	run timeout 10 "$DLOCK" -u 57
+	[ "$status" -eq 65 ]
+}

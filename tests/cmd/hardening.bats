@@ -96,12 +96,22 @@ one_line() {
 	[ -L "$L" ]
 }
 
+@test "a read-only lock file takes exclusive flock(2) locks by default, as with flock(1)" {
+	echo data >"$L"
+	chmod 444 "$L"
+	run as_nobody "$DLOCK" -x "$L" true
+	[ "$status" -eq 0 ]
+	run as_nobody "$DLOCK" -m flock -x "$L" true
+	[ "$status" -eq 0 ]
+	[ "$(cat "$L")" = data ]
+}
+
 @test "a read-only lock file takes shared fcntl locks; exclusive is refused with 66 and says why" {
 	echo data >"$L"
 	chmod 444 "$L"
-	run as_nobody "$DLOCK" -s "$L" true
+	run as_nobody "$DLOCK" -m fcntl -s "$L" true
 	[ "$status" -eq 0 ]
-	run as_nobody "$DLOCK" -x "$L" true
+	run as_nobody "$DLOCK" -m fcntl -x "$L" true
 	[ "$status" -eq 66 ]
 	one_line
 	[[ "$output" == *"read-only"* ]]

@@ -126,9 +126,17 @@ assert s["owner"]["host"] == "odd\"host\\" and s["owner"]["same_host"] is False,
 	done
 }
 
-@test "status of a held fcntl lock says alive" {
+@test "status of a lock held by auto on a local disk says alive, and flock" {
 	hold
 	run timeout 10 "$DLOCK" status "$L"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$L: held (flock)" ]
+	[[ "$output" == *"alive: held by a kernel lock"* ]]
+}
+
+@test "status of a held fcntl lock says alive" {
+	hold -m fcntl
+	run timeout 10 "$DLOCK" status -m fcntl "$L"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "$L: held (fcntl)" ]
 	[[ "$output" == *"alive: held by a kernel lock"* ]]
@@ -202,9 +210,12 @@ assert s["owner"]["host"] == "odd\"host\\" and s["owner"]["same_host"] is False,
 	[[ "$output" == *"no lock at '$L'"* ]]
 }
 
-@test "break of an fcntl lock file is refused with 69, held or not" {
+@test "break of a kernel lock file is refused with 69, held or not" {
 	hold
 	run timeout 10 "$DLOCK" break "$L"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"'$L' is a kernel lock (flock), released only by its holder"* ]]
+	run timeout 10 "$DLOCK" break -m fcntl "$L"
 	[ "$status" -eq 69 ]
 	[[ "$output" == *"'$L' is a kernel lock (fcntl), released only by its holder"* ]]
 	release_holders

@@ -25,6 +25,7 @@ struct recorded {
 };
 
 #define FCNTL	DLOCK_FCNTL
+#define FLOCK	DLOCK_FLOCK
 #define LOCKF	DLOCK_LOCKFILE
 
 /* The parser as the probe calls it. */
@@ -37,33 +38,33 @@ parse_line(const char *line, struct fsprobe *p)
 static const char *
 method_name(int method)
 {
-	return method == FCNTL ? "fcntl" : method == LOCKF ? "lockfile" :
-	    "other";
+	return method == FCNTL ? "fcntl" : method == FLOCK ? "flock" :
+	    method == LOCKF ? "lockfile" : "other";
 }
 
 static const struct recorded recorded[] = {
 	{ "ext4 root",
 	  "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard",
-	  FCNTL, "ext4", "", "/", "" },
+	  FLOCK, "ext4", "", "/", "" },
 	{ "xfs",
 	  "61 27 8:17 / /srv rw,noatime shared:30 - xfs /dev/sdb1 "
 	  "rw,attr2,inode64,logbufs=8,logbsize=32k,noquota",
-	  FCNTL, "xfs", "", "/srv", "" },
+	  FLOCK, "xfs", "", "/srv", "" },
 	{ "btrfs subvolume",
 	  "62 27 0:44 /@home /home rw,relatime shared:31 - btrfs "
 	  "/dev/nvme0n1p2 rw,compress=zstd:3,ssd,space_cache=v2,"
 	  "subvolid=257,subvol=/@home",
-	  FCNTL, "btrfs", "", "/home", "" },
+	  FLOCK, "btrfs", "", "/home", "" },
 	{ "tmpfs",
 	  "25 24 0:23 / /dev/shm rw,nosuid,nodev shared:4 - tmpfs tmpfs "
 	  "rw,size=8131320k,inode64",
-	  FCNTL, "tmpfs", "", "/dev/shm", "" },
+	  FLOCK, "tmpfs", "", "/dev/shm", "" },
 	{ "overlay container root",
 	  "700 650 0:120 / / rw,relatime - overlay overlay rw,lowerdir="
 	  "/var/lib/docker/overlay2/l/ABC:/var/lib/docker/overlay2/l/DEF,"
 	  "upperdir=/var/lib/docker/overlay2/123/diff,"
 	  "workdir=/var/lib/docker/overlay2/123/work",
-	  FCNTL, "overlay", "", "/", "" },
+	  FLOCK, "overlay", "", "/", "" },
 	{ "nfs vers=3 default",
 	  "88 27 0:52 / /mnt/nfs3 rw,relatime shared:40 - nfs fs1:/export "
 	  "rw,vers=3,rsize=1048576,wsize=1048576,namlen=255,hard,proto=tcp,"
@@ -138,7 +139,7 @@ static const struct recorded recorded[] = {
 	{ "ceph kernel client",
 	  "130 27 0:90 / /mnt/cephfs rw,relatime shared:80 - ceph "
 	  "10.0.0.30:6789,10.0.0.31:6789:/ rw,name=admin,secret=<hidden>,acl",
-	  FCNTL, "ceph", "", "/mnt/cephfs", "" },
+	  FLOCK, "ceph", "", "/mnt/cephfs", "" },
 	{ "fuse.ceph-fuse",
 	  "131 27 0:91 / /mnt/ceph-fuse rw,nosuid,nodev,relatime shared:81 - "
 	  "fuse.ceph-fuse ceph-fuse rw,user_id=0,group_id=0,allow_other",
@@ -147,7 +148,7 @@ static const struct recorded recorded[] = {
 	  "132 27 0:92 / /mnt/gv0 rw,relatime shared:82 - fuse.glusterfs "
 	  "198.18.0.1:/v0 rw,user_id=0,group_id=0,default_permissions,"
 	  "allow_other,max_read=131072",
-	  FCNTL, "fuse", "glusterfs", "/mnt/gv0", "" },
+	  FLOCK, "fuse", "glusterfs", "/mnt/gv0", "" },
 	{ "fuse.sshfs is an unknown FUSE",
 	  "133 27 0:93 / /home/alice/remote rw,nosuid,nodev,relatime "
 	  "shared:83 - fuse.sshfs alice@build7:/srv rw,user_id=1000,"
@@ -156,7 +157,7 @@ static const struct recorded recorded[] = {
 	{ "fuseblk",
 	  "136 27 8:33 / /media/usb rw,nosuid,nodev,relatime - fuseblk "
 	  "/dev/sdc1 rw,user_id=0,group_id=0,allow_other,blksize=4096",
-	  FCNTL, "fuseblk", "", "/media/usb", "" },
+	  FLOCK, "fuseblk", "", "/media/usb", "" },
 	{ "unknown filesystem",
 	  "134 27 0:94 / /mnt/weird rw,relatime - weirdfs none rw",
 	  LOCKF, "weirdfs", "", "/mnt/weird", "" },
@@ -166,7 +167,7 @@ static const struct recorded recorded[] = {
 	{ "gfs2 clustered",
 	  "141 27 253:3 / /cluster rw,relatime - gfs2 /dev/mapper/vg-gfs "
 	  "rw,seclabel,relatime",
-	  FCNTL, "gfs2", "", "/cluster", "" },
+	  FLOCK, "gfs2", "", "/cluster", "" },
 	{ "gfs2 localflocks",
 	  "142 27 253:4 / /cluster2 rw,relatime - gfs2 /dev/mapper/vg-gfs2 "
 	  "rw,localflocks",
@@ -231,6 +232,13 @@ test_recorded_lines(void)
 		    p->fs.reason);
 		CHECK(p->fs.reason[0] != '\0' && strchr(p->fs.reason, '\n') == NULL,
 		    "%s: reason \"%s\"", r->name, p->fs.reason);
+		/* Every answer says where flock(1) users stand. */
+		CHECK(strstr(p->fs.reason, "flock(1)") != NULL,
+		    "%s: reason names flock(1): \"%s\"", r->name, p->fs.reason);
+		CHECK(r->method != FLOCK ||
+		    strstr(p->fs.reason, "flock(1) users are excluded") != NULL,
+		    "%s: a flock choice excludes flock(1): \"%s\"", r->name,
+		    p->fs.reason);
 	}
 	free(p);
 }
@@ -247,13 +255,15 @@ test_parse_details(void)
 	    p.major, p.minor);
 	CHECK(probe_choose(&p) == FCNTL &&
 	    strcmp(p.fs.reason, "nfs4: fcntl locks are NFSv4 lock state held by "
-	    "the server, which sees every client") == 0,
+	    "the server, which sees every client, and flock(2) is sent as a "
+	    "whole-file fcntl lock; flock(1) users are excluded") == 0,
 	    "nfs4 reason \"%s\"", p.fs.reason);
 
 	memset(&p, 0, sizeof(p));
 	CHECK(parse_line(recorded[7].line, &p) == 0 &&
 	    probe_choose(&p) == LOCKF && strcmp(p.fs.reason, "nfs4 mounted with "
-	    "local_lock=all: kernel locks would be local to this client") == 0,
+	    "local_lock=all: kernel locks would be local to this client; "
+	    "flock(1) users are not excluded") == 0,
 	    "local_lock=all reason \"%s\"", p.fs.reason);
 
 	strcpy(p.dir, "/kept");
@@ -367,8 +377,8 @@ static const struct mount_case mount_cases[] = {
 	  "rw,vers=4.2,local_lock=none", FCNTL, "NFSv4 lock state" },
 	{ "an unknown FUSE filesystem gets a lockfile", "fuse.sshfs",
 	  "user@host:/srv", "rw,user_id=0,group_id=0", LOCKF, "fuse.sshfs" },
-	{ "GlusterFS over FUSE gets fcntl", "fuse.glusterfs", "198.18.0.1:/v0",
-	  "rw,user_id=0,group_id=0", FCNTL, "GlusterFS" },
+	{ "GlusterFS over FUSE gets flock", "fuse.glusterfs", "198.18.0.1:/v0",
+	  "rw,user_id=0,group_id=0", FLOCK, "GlusterFS" },
 	{ "Lustre without the flock option gets a lockfile", "lustre",
 	  "10.0.0.1@tcp:/fs", "rw,localflock", LOCKF, "localflock" },
 };
@@ -490,8 +500,8 @@ test_this_machine(const char *tmp)
 	snprintf(path, sizeof(path), "%s/lock", tmp);
 	CHECK(probe_path(path, &p) == 0 && strcmp(p.dir, real) == 0 &&
 	    p.fs.fstype[0] != '\0' && p.fs.reason[0] != '\0' &&
-	    (p.fs.method == FCNTL || p.fs.method == LOCKF) &&
-	    (!known_local(&p) || p.fs.method == FCNTL),
+	    (p.fs.method == FLOCK || p.fs.method == FCNTL || p.fs.method == LOCKF) &&
+	    (!known_local(&p) || p.fs.method == FLOCK),
 	    "/tmp: dir \"%s\" %s %s (%s)", p.dir, p.fs.fstype,
 	    method_name(p.fs.method), p.fs.reason);
 
@@ -506,12 +516,12 @@ test_this_machine(const char *tmp)
 
 	CHECK(probe_path("/", &p) == 0 && strcmp(p.dir, "/") == 0 &&
 	    strcmp(p.fs.mountpoint, "/") == 0 && p.found_by == PROBE_BY_DEVICE &&
-	    (!known_local(&p) || p.fs.method == FCNTL),
+	    (!known_local(&p) || p.fs.method == FLOCK),
 	    "/: %s on \"%s\" %s (%s)", p.fs.fstype, p.fs.mountpoint,
 	    method_name(p.fs.method), p.fs.reason);
 
 	CHECK(probe_path("/dev/shm/dlock-probe-lock", &p) == 0 &&
-	    strcmp(p.fs.fstype, "tmpfs") == 0 && p.fs.method == FCNTL &&
+	    strcmp(p.fs.fstype, "tmpfs") == 0 && p.fs.method == FLOCK &&
 	    strcmp(p.fs.mountpoint, "/dev/shm") == 0,
 	    "/dev/shm: %s on \"%s\" %s", p.fs.fstype, p.fs.mountpoint,
 	    method_name(p.fs.method));
