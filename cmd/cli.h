@@ -4,11 +4,8 @@
 
 /* Shared by the parts of the dlock command; not part of the library. */
 
-<<<<<<< HEAD
 #include <time.h>
-=======
 #include <stdio.h>
->>>>>>> flock
 
 #include "dlock.h"
 

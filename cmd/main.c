@@ -354,18 +354,6 @@ parse_options(struct cli *cli, int argc, char **argv)
 	}
 }
 
-<<<<<<< HEAD
-=======
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) +
-	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* flock(1)'s number for a descriptor it cannot lock (EX_DATAERR). */
 static int
 descriptor_status(const struct cli *cli, int err, int status)
@@ -373,7 +361,6 @@ descriptor_status(const struct cli *cli, int err, int status)
 	return cli->path == NULL && err == EBADF ? EXIT_DATAERR : status;
 }
 
->>>>>>> flock
 static dlock_t *
 open_lock(struct cli *cli)
 {

@@ -139,8 +139,10 @@ spawn(struct cli *cli, pid_t *pid, int *err)
 		if (rc == 0 && (rc = posix_spawn_file_actions_addclose(&actions,
 		    cli->fd)) != 0)
 			posix_spawn_file_actions_destroy(&actions);
-		if (rc != 0)
-			return rc;
+		if (rc != 0) {
+			*err = rc;
+			return START_FAILED;
+		}
 		use_actions = &actions;
 	}
 
@@ -151,13 +153,9 @@ spawn(struct cli *cli, pid_t *pid, int *err)
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
 	if (pending_signal) {
 		sigprocmask(SIG_SETMASK, &saved, NULL);
-<<<<<<< HEAD
-		return START_SIGNALLED;
-=======
 		if (use_actions != NULL)
 			posix_spawn_file_actions_destroy(use_actions);
-		return -1;
->>>>>>> flock
+		return START_SIGNALLED;
 	}
 	rc = posix_spawnattr_init(&attr);
 	if (rc == 0) {
@@ -463,15 +461,10 @@ run_command(struct cli *cli, dlock_t *lk)
 
 	if (cli->no_fork)
 		exec_in_place(cli);
-<<<<<<< HEAD
+	say_like_flock(cli, stdout, "executing %s", cli->argv[0]);
 	started = holds_by_name(lk) ? spawn_gated(cli, lk, &pid, &err) :
 	    spawn(cli, &pid, &err);
 	if (started == START_SIGNALLED) {
-=======
-	say_like_flock(cli, stdout, "executing %s", cli->argv[0]);
-	rc = holds_by_name(lk) ? spawn_gated(cli, lk, &pid) : spawn(cli, &pid);
-	if (rc == -1) {
->>>>>>> flock
 		dlock_close(lk);
 		die_of_caught_signal();
 	}
