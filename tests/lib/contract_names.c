@@ -1,140 +1,34 @@
 /* SPDX-License-Identifier: ISC */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "dlock.h"
+#include "contract.h"
 
 /*
- * The library contract for the methods that hold a lock by a name
- * (lockfile, mkdir), method by method: each case runs in a directory of
- * its own, so that what a lock leaves behind can be counted.
+ * The library contract of the methods that hold a lock by a name
+ * (lockfile, mkdir), beyond the one every method meets: the lock holds
+ * an owner record, published whole and rewritten atomically; a lock
+ * replaced or removed by someone else is lost, and left as it is; a
+ * holder that is gone is judged dead, a foreign one by its lease; and
+ * nothing is ever left behind.
  */
-
-static char top[] = "/tmp/dlock-namelock-XXXXXX";
-
-static const int name_methods[] = { DLOCK_LOCKFILE, DLOCK_MKDIR };
-#define NMETHODS (int)(sizeof(name_methods) / sizeof(name_methods[0]))
 
 /* Another holder's nonce, for records that replace ours. */
 #define OTHER_NONCE "0123456789abcdef0123456789abcdef"
-
-/*
- * linkat(2) as the library sees it: the real one, except that a link made
- * to lying_link_to is reported as failed with EEXIST, as a retransmitted
- * NFS LINK request can be (design section 3).
- */
-static const char *lying_link_to;
-
-int
-linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
-    int flags)
-{
-	long rc = syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath,
-	    flags);
-
-	if (rc == 0 && lying_link_to != NULL &&
-	    strcmp(newpath, lying_link_to) == 0) {
-		errno = EEXIST;
-		return -1;
-	}
-	return (int)rc;
-}
-
-struct place {
-	char dir[256];		/* the case's own directory */
-	char lock[300];		/* the lock path in it */
-	char record[320];	/* the file holding the record */
-};
 
 static const char *
 name(int method)
 {
 	return dlock_method_name(method);
-}
-
-static void
-place_for(struct place *p, const char *what, int method)
-{
-	memset(p, 0, sizeof(*p));
-	snprintf(p->dir, sizeof(p->dir), "%s/%s-%s", top, what, name(method));
-	mkdir(p->dir, 0755);
-	snprintf(p->lock, sizeof(p->lock), "%s/lock", p->dir);
-	snprintf(p->record, sizeof(p->record), "%s%s", p->lock,
-	    method == DLOCK_MKDIR ? "/owner" : "");
-}
-
-static dlock_t *
-open_with(const char *path, int method, int flags, double stale)
-{
-	struct dlock_options o;
-
-	dlock_options_init(&o);
-	o.method = method;
-	o.flags = flags;
-	o.stale = stale;
-	return dlock_open(path, &o);
-}
-
-/* Entries of a directory other than . and .., or -1. */
-static int
-entries_in(const char *dir)
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	/* cppcheck-suppress readdirCalled ; one thread reads each directory */
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* The file's content as a string, or "" when it cannot be read. */
-static const char *
-contents(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	buf[0] = '\0';
-	if (fd < 0)
-		return buf;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	return buf;
-}
-
-static int
-write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	size_t len = strlen(text);
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
 }
 
 /* Puts a copy of the record with another nonce in place of ours. */
@@ -163,141 +57,20 @@ plant_lock(const struct place *p, int method, const char *record)
 }
 
 static void
-test_two_handles_exclude_each_other(int method)
+test_holder_locking_again_is_edeadlk(int method)
 {
 	struct place p;
-	dlock_t *a, *b;
+	dlock_t *a;
 
-	place_for(&p, "excl", method);
+	place_for(&p, "relock", method);
 	a = open_with(p.lock, method, 0, 0);
-	b = open_with(p.lock, method, 0, 0);
-	CHECK(a != NULL && b != NULL, "%s: open", name(method));
-	if (a == NULL || b == NULL)
-		return;
-	CHECK(dlock_method(a) == method, "%s: method kept", name(method));
-	CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == 0, "%s: first lock",
-	    name(method));
-	errno = 0;
-	CHECK(dlock_lock(b, LOCK_EX | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
-	    "%s: second handle is busy (errno %d)", name(method), errno);
-	errno = 0;
-	CHECK(dlock_lock(b, LOCK_EX, 0) == -1 && errno == EWOULDBLOCK,
-	    "%s: timeout 0 is one try (errno %d)", name(method), errno);
+	CHECK(a != NULL && dlock_lock(a, LOCK_EX | LOCK_NB, 0) == 0,
+	    "%s: lock", name(method));
 	errno = 0;
 	CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == -1 && errno == EDEADLK,
 	    "%s: a holder locking again is EDEADLK, not busy (errno %d)",
 	    name(method), errno);
-	CHECK(dlock_unlock(a) == 0, "%s: unlock", name(method));
-	CHECK(dlock_lock(b, LOCK_EX | LOCK_NB, 0) == 0,
-	    "%s: free after unlock", name(method));
-	CHECK(dlock_close(b) == 0, "%s: close", name(method));
-	CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == 0,
-	    "%s: free after close", name(method));
 	dlock_close(a);
-}
-
-static void
-test_another_process_is_excluded(int method)
-{
-	struct place p;
-	dlock_t *a;
-	pid_t pid;
-	int status = -1;
-
-	place_for(&p, "fork", method);
-	a = open_with(p.lock, method, 0, 0);
-	CHECK(a != NULL && dlock_lock(a, LOCK_EX, 0) == 0, "%s: lock",
-	    name(method));
-	pid = fork();
-	if (pid == 0) {
-		dlock_t *b = open_with(p.lock, method, 0, 0);
-		int timed_out = b != NULL && dlock_lock(b, LOCK_EX, 0.2) == -1 &&
-		    errno == ETIMEDOUT;
-
-		dlock_close(b);
-		_exit(timed_out ? 0 : 1);
-	}
-	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "%s: another process times out on the held lock", name(method));
-	dlock_close(a);
-}
-
-static void
-test_shared_is_not_supported(int method)
-{
-	struct place p;
-	dlock_t *a;
-
-	place_for(&p, "shared", method);
-	a = open_with(p.lock, method, 0, 0);
-	errno = 0;
-	CHECK(dlock_lock(a, LOCK_SH, -1) == -1 && errno == EOPNOTSUPP,
-	    "%s: LOCK_SH is EOPNOTSUPP (errno %d)", name(method), errno);
-	errno = 0;
-	CHECK(dlock_lock(a, LOCK_SH | LOCK_NB, 0) == -1 && errno == EOPNOTSUPP,
-	    "%s: LOCK_SH|LOCK_NB is EOPNOTSUPP", name(method));
-	CHECK(entries_in(p.dir) == 0, "%s: a refused shared lock leaves "
-	    "nothing", name(method));
-	dlock_close(a);
-}
-
-static void
-test_timed_wait_expires_on_time(int method)
-{
-	struct place p;
-	dlock_t *a, *b;
-	double t0, took;
-
-	place_for(&p, "timeout", method);
-	a = open_with(p.lock, method, 0, 0);
-	b = open_with(p.lock, method, 0, 0);
-	dlock_lock(a, LOCK_EX, -1);
-	t0 = now();
-	errno = 0;
-	CHECK(dlock_lock(b, LOCK_EX, 0.3) == -1 && errno == ETIMEDOUT,
-	    "%s: a wait on a held lock times out (errno %d)", name(method),
-	    errno);
-	took = now() - t0;
-	CHECK(took >= 0.3 && took < 1.5, "%s: timed out after %.3f s, "
-	    "expected 0.3", name(method), took);
-	CHECK(entries_in(p.dir) == 1, "%s: the timed-out waiter left nothing "
-	    "beside the lock (%d entries)", name(method), entries_in(p.dir));
-	CHECK(dlock_unlock(a) == 0 && dlock_lock(b, LOCK_EX, 0) == 0,
-	    "%s: a timed-out waiter can lock later", name(method));
-	dlock_close(a);
-	dlock_close(b);
-}
-
-static void
-test_timed_wait_succeeds_once_released(int method)
-{
-	struct place p;
-	dlock_t *a, *b, *c;
-	struct release_later r;
-	pthread_t t;
-	double t0, took;
-
-	place_for(&p, "release", method);
-	a = open_with(p.lock, method, 0, 0);
-	b = open_with(p.lock, method, 0, 0);
-	c = open_with(p.lock, method, 0, 0);
-	r = (struct release_later){ a, 0.2 };
-	dlock_lock(a, LOCK_EX, -1);
-	pthread_create(&t, NULL, release_after, &r);
-	t0 = now();
-	CHECK(dlock_lock(b, LOCK_EX, 10) == 0, "%s: a timed wait gets the "
-	    "lock once it is released", name(method));
-	took = now() - t0;
-	pthread_join(t, NULL);
-	CHECK(took >= 0.15 && took < 1.0, "%s: got it after %.3f s, expected "
-	    "about 0.2", name(method), took);
-	errno = 0;
-	CHECK(dlock_lock(c, LOCK_EX | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
-	    "%s: the lock a timed wait got is really held", name(method));
-	dlock_close(a);
-	dlock_close(b);
-	dlock_close(c);
 }
 
 static void
@@ -536,35 +309,6 @@ test_set_child_rewrites_the_record_atomically(int method)
 	dlock_close(a);
 }
 
-static void
-test_link_reported_failed_but_made_is_ours(void)
-{
-	char rec[1024];
-	struct place p;
-	dlock_t *a, *b;
-	int rc;
-
-	place_for(&p, "nfslink", DLOCK_LOCKFILE);
-	a = open_with(p.lock, DLOCK_LOCKFILE, 0, 0);
-	b = open_with(p.lock, DLOCK_LOCKFILE, 0, 0);
-	lying_link_to = p.lock;
-	errno = 0;
-	rc = dlock_lock(a, LOCK_EX | LOCK_NB, 0);
-	lying_link_to = NULL;
-	CHECK(rc == 0, "lockfile: a link reported failed (EEXIST) but made "
-	    "is our lock (errno %d)", errno);
-	contents(p.record, rec, sizeof(rec));
-	CHECK(strncmp(rec, "dlock/1 method=lockfile ", 24) == 0,
-	    "lockfile: ... with our record: '%s'", rec);
-	errno = 0;
-	CHECK(dlock_lock(b, LOCK_EX | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
-	    "lockfile: ... and held (errno %d)", errno);
-	CHECK(dlock_unlock(a) == 0 && entries_in(p.dir) == 0,
-	    "lockfile: ... and released (%d entries left)", entries_in(p.dir));
-	dlock_close(a);
-	dlock_close(b);
-}
-
 struct whole_reader {
 	const char *path;
 	volatile int stop;
@@ -667,47 +411,11 @@ test_other_method_record_is_eproto(int method)
 }
 
 static void
-test_wrong_kind_of_file_is_refused_at_open(void)
-{
-	struct place p;
-	dlock_t *a;
-
-	place_for(&p, "kind", DLOCK_LOCKFILE);
-	mkdir(p.lock, 0755);
-	errno = 0;
-	a = open_with(p.lock, DLOCK_LOCKFILE, 0, 0);
-	CHECK(a == NULL && errno == EISDIR, "lockfile: a directory at the "
-	    "path is EISDIR at dlock_open (errno %d)", errno);
-	dlock_close(a);
-	rmdir(p.lock);
-
-	place_for(&p, "kind", DLOCK_MKDIR);
-	write_file(p.lock, "");
-	errno = 0;
-	a = open_with(p.lock, DLOCK_MKDIR, 0, 0);
-	CHECK(a == NULL && errno == ENOTDIR, "mkdir: a file at the path is "
-	    "ENOTDIR at dlock_open (errno %d)", errno);
-	dlock_close(a);
-	unlink(p.lock);
-	symlink("/nonexistent", p.lock);
-	errno = 0;
-	a = open_with(p.lock, DLOCK_MKDIR, 0, 0);
-	CHECK(a == NULL && errno == ELOOP, "mkdir: a symlink is ELOOP "
-	    "(errno %d)", errno);
-	dlock_close(a);
-	errno = 0;
-	a = open_with(p.lock, DLOCK_LOCKFILE, 0, 0);
-	CHECK(a == NULL && errno == ELOOP, "lockfile: a symlink is ELOOP "
-	    "(errno %d)", errno);
-	dlock_close(a);
-}
-
-static void
 test_missing_directory_is_enoent(int method)
 {
 	char path[512];
 
-	snprintf(path, sizeof(path), "%s/no/such/dir/lock", top);
+	snprintf(path, sizeof(path), "%s/no/such/dir/lock", places_top());
 	errno = 0;
 	CHECK(open_with(path, method, 0, 0) == NULL && errno == ENOENT,
 	    "%s: a missing directory is ENOENT at dlock_open (errno %d)",
@@ -780,141 +488,50 @@ test_foreign_holder_is_judged_by_its_lease(int method)
 	dlock_close(a);
 }
 
-struct contender {
-	const char *path;
-	int method;
-	int rounds;
-	volatile int *inside;
-	int *counter;
-	int overlaps;
-	int errors;
-};
-
-static void *
-contend(void *arg)
-{
-	struct contender *c = arg;
-	dlock_t *lk = open_with(c->path, c->method, 0, 0);
-	int i, v;
-
-	if (lk == NULL) {
-		c->errors++;
-		return NULL;
-	}
-	for (i = 0; i < c->rounds; i++) {
-		if (dlock_lock(lk, LOCK_EX, i % 2 ? 10 : -1) < 0) {
-			c->errors++;
-			continue;
-		}
-		if (__atomic_fetch_add(c->inside, 1, __ATOMIC_SEQ_CST) != 0)
-			c->overlaps++;
-		v = *c->counter;
-		sched_yield();
-		*c->counter = v + 1;
-		__atomic_fetch_sub(c->inside, 1, __ATOMIC_SEQ_CST);
-		if (dlock_unlock(lk) < 0)
-			c->errors++;
-	}
-	dlock_close(lk);
-	return NULL;
-}
-
+/* At the lock path, what the method does not make is refused, not taken
+ * for a lock: a directory for lockfile, a file for mkdir, and a symlink. */
 static void
-test_threads_of_one_process_exclude_each_other(int method)
+test_wrong_kind_of_file_is_refused_at_open(int method)
 {
-	enum { NTHREADS = 4, ROUNDS = 50 };
-	struct contender c[NTHREADS];
-	pthread_t t[NTHREADS];
-	volatile int inside = 0;
-	int counter = 0, overlaps = 0, errors = 0, i;
+	int mkdir_method = method == DLOCK_MKDIR;
 	struct place p;
+	dlock_t *a;
 
-	place_for(&p, "threads", method);
-	for (i = 0; i < NTHREADS; i++) {
-		c[i] = (struct contender){ p.lock, method, ROUNDS, &inside,
-		    &counter, 0, 0 };
-		pthread_create(&t[i], NULL, contend, &c[i]);
-	}
-	for (i = 0; i < NTHREADS; i++) {
-		pthread_join(t[i], NULL);
-		overlaps += c[i].overlaps;
-		errors += c[i].errors;
-	}
-	CHECK(overlaps == 0 && errors == 0 && counter == NTHREADS * ROUNDS,
-	    "%s: %d threads x %d rounds: counter %d, overlaps %d, errors %d",
-	    name(method), NTHREADS, ROUNDS, counter, overlaps, errors);
-	CHECK(entries_in(p.dir) == 0, "%s: nothing left after the threads "
-	    "(%d entries)", name(method), entries_in(p.dir));
-}
-
-static void
-test_signals_interrupt_only_when_asked(int method)
-{
-	struct place p;
-	struct sigaction sa;
-	dlock_t *a, *plain, *intr;
-	double t0;
-
-	place_for(&p, "intr", method);
+	place_for(&p, "kind", method);
+	if (mkdir_method)
+		write_file(p.lock, "");
+	else
+		mkdir(p.lock, 0755);
+	errno = 0;
 	a = open_with(p.lock, method, 0, 0);
-	plain = open_with(p.lock, method, 0, 0);
-	intr = open_with(p.lock, method, DLOCK_INTERRUPTIBLE, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	dlock_lock(a, LOCK_EX, -1);
-
-	arm_alarm(0.1);
-	errno = 0;
-	CHECK(dlock_lock(intr, LOCK_EX, -1) == -1 && errno == EINTR,
-	    "%s: an interruptible wait ends with EINTR", name(method));
-	arm_alarm(0.1);
-	t0 = now();
-	errno = 0;
-	CHECK(dlock_lock(plain, LOCK_EX, 0.4) == -1 && errno == ETIMEDOUT &&
-	    now() - t0 >= 0.4, "%s: a signal does not end a plain wait",
-	    name(method));
-	CHECK(entries_in(p.dir) == 1, "%s: interrupted waits leave nothing "
-	    "(%d entries)", name(method), entries_in(p.dir));
+	CHECK(a == NULL && errno == (mkdir_method ? ENOTDIR : EISDIR),
+	    "%s: a %s at the path is %s at dlock_open (errno %d)",
+	    name(method), mkdir_method ? "file" : "directory",
+	    mkdir_method ? "ENOTDIR" : "EISDIR", errno);
 	dlock_close(a);
-	dlock_close(plain);
-	dlock_close(intr);
+	remove(p.lock);
+	symlink("/nonexistent", p.lock);
+	errno = 0;
+	a = open_with(p.lock, method, 0, 0);
+	CHECK(a == NULL && errno == ELOOP, "%s: a symlink is ELOOP "
+	    "(errno %d)", name(method), errno);
+	dlock_close(a);
 }
 
-int
-main(void)
+void
+names_contract_run(int method)
 {
-	int m;
-
-	if (mkdtemp(top) == NULL)
-		return 255;
-	test_wrong_kind_of_file_is_refused_at_open();
-	test_link_reported_failed_but_made_is_ours();
-	for (m = 0; m < NMETHODS; m++) {
-		test_two_handles_exclude_each_other(name_methods[m]);
-		test_another_process_is_excluded(name_methods[m]);
-		test_shared_is_not_supported(name_methods[m]);
-		test_timed_wait_expires_on_time(name_methods[m]);
-		test_timed_wait_succeeds_once_released(name_methods[m]);
-		test_close_leaves_nothing_behind(name_methods[m]);
-		test_replaced_lock_is_lost_and_kept(name_methods[m]);
-		test_heartbeat_finds_a_replaced_lock_lost(name_methods[m]);
-		test_removed_lock_is_lost_and_not_recreated(name_methods[m]);
-		test_heartbeat_refreshes_the_record_mtime(name_methods[m]);
-		test_set_child_rewrites_the_record_atomically(name_methods[m]);
-		test_record_appears_whole(name_methods[m]);
-		test_other_method_record_is_eproto(name_methods[m]);
-		test_missing_directory_is_enoent(name_methods[m]);
-		test_dead_holder_on_this_host_is_broken(name_methods[m]);
-		test_foreign_holder_is_judged_by_its_lease(name_methods[m]);
-		test_threads_of_one_process_exclude_each_other(name_methods[m]);
-		test_signals_interrupt_only_when_asked(name_methods[m]);
-	}
-	{
-		char cmd[64];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", top);
-		(void)!system(cmd);
-	}
-	return check_summary("namelock");
+	test_holder_locking_again_is_edeadlk(method);
+	test_close_leaves_nothing_behind(method);
+	test_replaced_lock_is_lost_and_kept(method);
+	test_heartbeat_finds_a_replaced_lock_lost(method);
+	test_removed_lock_is_lost_and_not_recreated(method);
+	test_heartbeat_refreshes_the_record_mtime(method);
+	test_set_child_rewrites_the_record_atomically(method);
+	test_record_appears_whole(method);
+	test_other_method_record_is_eproto(method);
+	test_missing_directory_is_enoent(method);
+	test_dead_holder_on_this_host_is_broken(method);
+	test_foreign_holder_is_judged_by_its_lease(method);
+	test_wrong_kind_of_file_is_refused_at_open(method);
 }
