@@ -247,7 +247,7 @@ test_shared_locks_or_none(const struct method_traits *t)
  * go of the holder's lock, so the child leaves it alone, where a leak
  * checker still sees it.
  */
-static dlock_t *held_across_fork;
+static dlock_t *volatile held_across_fork;
 
 static void
 test_another_process_is_excluded(const struct method_traits *t)
