@@ -63,3 +63,15 @@ release_holders() {
 	done
 	HOLDER_PIDS=()
 }
+
+# need_or_skip TOOL...: as root, installs whichever is missing (scripts/need);
+# otherwise the test is skipped unless every tool is there.
+need_or_skip() {
+	local tool
+	if [ "$(id -u)" = 0 ]; then
+		"$BATS_TEST_DIRNAME/../../scripts/need" "$@" >&2 || skip "cannot install $*"
+	fi
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/need $tool, as root)"
+	done
+}

@@ -16,7 +16,7 @@ lockfile)
 	RECORD_IN=''
 	ATTEMPT_CALL='link(at)?'
 	ATTEMPT_SYSCALLS=link,linkat
-	OTHER_METHOD=mkdir
+	OTHER_METHOD='mkdir'
 	OTHER_KIND_SAYS='is a directory'
 	is_the_lock() { [ -f "$L" ]; }
 	only_the_lock() { [ "$(ls -A "$D")" = lock ]; }
@@ -28,7 +28,7 @@ mkdir)
 	RECORD_IN=/owner
 	ATTEMPT_CALL='mkdir(at)?'
 	ATTEMPT_SYSCALLS=mkdir,mkdirat
-	OTHER_METHOD=lockfile
+	OTHER_METHOD='lockfile'
 	OTHER_KIND_SAYS='is not a directory'
 	is_the_lock() { [ -d "$L" ]; }
 	only_the_lock() { [ "$(ls -A "$D")" = lock ] && [ "$(ls -A "$L")" = owner ]; }
@@ -336,35 +336,33 @@ run_leaves_nothing_behind_after_success_or_failure() {
 }
 
 # holder_lets_go: lets the holder end and waits for it; its status is in
-# $got, and what it said is shown.
+# HOLDER_STATUS, and what it said is shown.
 holder_lets_go() {
 	touch "$T/go"
-	got=0
-	wait "$HOLDER" || got=$?
+	HOLDER_STATUS=0
+	wait "$HOLDER" || HOLDER_STATUS=$?
 	cat "$T/err"
 }
 
 holder_whose_record_was_replaced_says_lost_and_leaves_it() {
-	local got
 	start_holder
 	wait_for grep -q ' child=' "$R"
 	sed 's/nonce=[0-9a-f]*/nonce=0123456789abcdef0123456789abcdef/' "$R" >"$T/new"
 	rm "$R"
 	cp "$T/new" "$R"
 	holder_lets_go
-	[ "$got" -eq 71 ]
+	[ "$HOLDER_STATUS" -eq 71 ]
 	grep -q "lock '$L'.*lost" "$T/err"
 	cmp "$T/new" "$R"
 	only_the_lock
 }
 
 holder_whose_lock_was_removed_says_lost_and_creates_nothing() {
-	local got
 	start_holder
 	wait_for grep -q ' child=' "$R"
 	rm -r "$L"
 	holder_lets_go
-	[ "$got" -eq 71 ]
+	[ "$HOLDER_STATUS" -eq 71 ]
 	grep -q lost "$T/err"
 	[ -z "$(ls -A "$D")" ]
 }
@@ -407,29 +405,30 @@ shared_is_refused_with_64_naming_the_method() {
 	[ -z "$(ls -A "$D")" ]
 }
 
-other_kind_at_the_path_is_refused_with_66_at_once() {
+# refused_at_once STATUS TEXT: dlock, told to wait 5 s for $L, exits
+# STATUS at once, saying TEXT after the path, and runs nothing.
+refused_at_once() {
 	local start
-	plant_other_kind
 	start=$(now)
 	run timeout 10 "$DLOCK" -m "$METHOD" -w 5 "$L" touch "$T/ran"
-	[ "$status" -eq 66 ]
-	[[ "$output" == *"'$L'"*"$OTHER_KIND_SAYS"* ]]
+	[ "$status" -eq "$1" ]
+	[[ "$output" == *"'$L'"*"$2"* ]]
 	within "$start" 0 2
 	[ ! -e "$T/ran" ]
+}
+
+other_kind_at_the_path_is_refused_with_66_at_once() {
+	plant_other_kind
+	refused_at_once 66 "$OTHER_KIND_SAYS"
 	other_kind_is_intact
 	[ "$(ls -A "$D")" = lock ]
 }
 
 record_naming_the_other_method_is_refused_with_69_at_once() {
-	local record start
+	local record
 	record="dlock/1 method=$OTHER_METHOD pid=4242 host=elsewhere boot= pidns=1 start=1 time=1763712000 nonce=0123456789abcdef0123456789abcdef"
 	plant_record "$record"
-	start=$(now)
-	run timeout 10 "$DLOCK" -m "$METHOD" -w 5 "$L" touch "$T/ran"
-	[ "$status" -eq 69 ]
-	[[ "$output" == *"'$L'"*"another lock method"* ]]
-	within "$start" 0 2
-	[ ! -e "$T/ran" ]
+	refused_at_once 69 "another lock method"
 	[ "$(cat "$R")" = "$record" ]
 	only_the_lock
 }
@@ -455,40 +454,41 @@ signal_ends_wait() {
 	[ "$(cat "$R")" = "$before" ]
 }
 
-sigterm_during_an_attempt_lets_the_lock_go() {
-	local tracer got
-	can_strace || skip "strace cannot trace here"
-	# The attempt is held up for a second, and the signal arrives meanwhile.
+# sigterm_at_attempt WHEN N COMMAND...: runs dlock -m METHOD LOCKPATH
+# COMMAND under strace, which holds up the attempts WHEN (as strace's
+# when= takes it) for a second each; once N attempts are seen, the
+# traced dlock is sent SIGTERM.  Its status is in TRACED_STATUS.
+sigterm_at_attempt() {
+	local when=$1 attempts=$2 tracer
+	shift 2
 	env --default-signal=TERM timeout 20 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" \
-		-e trace="$ATTEMPT_SYSCALLS" -e inject="$ATTEMPT_SYSCALLS":delay_enter=1000000 \
-		"$DLOCK" -m "$METHOD" "$L" touch "$T/ran" &
+		-e trace="$ATTEMPT_SYSCALLS" -e inject="$ATTEMPT_SYSCALLS":delay_enter=1000000:when="$when" \
+		"$DLOCK" -m "$METHOD" "$L" "$@" &
 	tracer=$!
 	HOLDER_PIDS+=("$tracer")
-	wait_for attempts_traced 1
+	wait_for attempts_traced "$attempts"
 	kill -TERM "$(awk '{ print $1; exit }' "$T/trace")"
-	got=0
-	wait "$tracer" || got=$?
-	[ "$got" -eq 143 ]
+	wait_for gone "$tracer"
+	TRACED_STATUS=0
+	wait "$tracer" || TRACED_STATUS=$?
+}
+
+sigterm_during_an_attempt_lets_the_lock_go() {
+	can_strace || skip "strace cannot trace here"
+	# Every attempt is held up, and the signal arrives during the first.
+	sigterm_at_attempt 1+ 1 touch "$T/ran"
+	[ "$TRACED_STATUS" -eq 143 ]
 	[ ! -e "$T/ran" ]
 	[ -z "$(ls -A "$D")" ]
 }
 
 signal_while_a_waiter_tries_still_ends_the_wait() {
-	local tracer got
 	can_strace || skip "strace cannot trace here"
 	hold -m "$METHOD"
-	# The third attempt (the first after a pause) is held up for a second.
-	env --default-signal=TERM timeout 20 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" \
-		-e trace="$ATTEMPT_SYSCALLS" -e inject="$ATTEMPT_SYSCALLS":delay_enter=1000000:when=3 \
-		"$DLOCK" -m "$METHOD" "$L" true &
-	tracer=$!
-	HOLDER_PIDS+=("$tracer")
-	wait_for attempts_traced 3
-	kill -TERM "$(awk '{ print $1; exit }' "$T/trace")"
-	wait_for gone "$tracer"
-	got=0
-	wait "$tracer" || got=$?
-	[ "$got" -eq 143 ]
+	# The third attempt (the first after a pause) is held up, and the
+	# signal arrives during it.
+	sigterm_at_attempt 3 3 true
+	[ "$TRACED_STATUS" -eq 143 ]
 }
 
 heartbeat_keeps_the_record_fresh() {
