@@ -101,6 +101,25 @@ test_close_leaves_nothing_behind(int method)
 	    "(%d entries)", name(method), entries_in(p.dir));
 }
 
+/*
+ * A handle holding the lock at p, whose record is then replaced by
+ * another holder's; before gets the replacement.
+ */
+static dlock_t *
+held_then_replaced(struct place *p, const char *what, int method,
+    char *before, size_t size)
+{
+	dlock_t *a;
+
+	place_for(p, what, method);
+	a = open_with(p->lock, method, 0, 0);
+	CHECK(a != NULL && dlock_lock(a, LOCK_EX, 0) == 0, "%s: lock",
+	    name(method));
+	CHECK(replace_record(p) == 0, "%s: replace the record", name(method));
+	contents(p->record, before, size);
+	return a;
+}
+
 static void
 test_replaced_lock_is_lost_and_kept(int method)
 {
@@ -108,11 +127,7 @@ test_replaced_lock_is_lost_and_kept(int method)
 	struct place p;
 	dlock_t *a;
 
-	place_for(&p, "replaced", method);
-	a = open_with(p.lock, method, 0, 0);
-	dlock_lock(a, LOCK_EX, 0);
-	CHECK(replace_record(&p) == 0, "%s: replace the record", name(method));
-	contents(p.record, before, sizeof(before));
+	a = held_then_replaced(&p, "replaced", method, before, sizeof(before));
 	errno = 0;
 	CHECK(dlock_unlock(a) == -1 && errno == DLOCK_ELOST,
 	    "%s: unlock of a replaced lock is DLOCK_ELOST (errno %d)",
@@ -136,11 +151,7 @@ test_heartbeat_finds_a_replaced_lock_lost(int method)
 	struct place p;
 	dlock_t *a;
 
-	place_for(&p, "lostbeat", method);
-	a = open_with(p.lock, method, 0, 0);
-	dlock_lock(a, LOCK_EX, 0);
-	replace_record(&p);
-	contents(p.record, before, sizeof(before));
+	a = held_then_replaced(&p, "lostbeat", method, before, sizeof(before));
 	errno = 0;
 	CHECK(dlock_heartbeat(a) == -1 && errno == DLOCK_ELOST,
 	    "%s: a heartbeat finds the lock lost (errno %d)", name(method),
