@@ -66,6 +66,8 @@ test_holder_locking_again_is_edeadlk(int method)
 	a = open_with(p.lock, method, 0, 0);
 	CHECK(a != NULL && dlock_lock(a, LOCK_EX | LOCK_NB, 0) == 0,
 	    "%s: lock", name(method));
+	if (a == NULL)
+		return;
 	errno = 0;
 	CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == -1 && errno == EDEADLK,
 	    "%s: a holder locking again is EDEADLK, not busy (errno %d)",
