@@ -106,17 +106,6 @@ can_strace() {
 	command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null
 }
 
-# The seconds since the epoch, with fractions.
-now() {
-	date +%s.%N
-}
-
-# within START LOW HIGH: LOW <= now - START < HIGH.
-within() {
-	awk -v s="$1" -v e="$(now)" -v lo="$2" -v hi="$3" \
-		'BEGIN { d = e - s; exit !(d >= lo && d < hi) }'
-}
-
 # contend N ROUNDS: N processes each take the lock ROUNDS times to add one
 # to a counter, read and written back in place; a marker made with
 # noclobber proves nobody else is inside.  Trouble goes to $T/bad.  They
