@@ -442,7 +442,6 @@ test_dead_holder_on_this_host_is_broken(int method)
 	struct place p;
 	dlock_t *a;
 	pid_t dead;
-	int status;
 
 	/* Our own record, naming a process that has exited. */
 	place_for(&p, "dead", method);
@@ -453,7 +452,8 @@ test_dead_holder_on_this_host_is_broken(int method)
 	dead = fork();
 	if (dead == 0)
 		_exit(0);
-	waitpid(dead, &status, 0);
+	CHECK(child_status(dead) == 0, "%s: a process that exits",
+	    name(method));
 	pid = strstr(rec, " pid=");
 	if (pid != NULL) {
 		char tail[1024];
