@@ -124,7 +124,7 @@ endif
 # What a test program is linked with beside its own file.
 $(LIB_TEST_BIN) $(SAN_TEST_BIN): tests/lib/check.c
 $(CONTRACT_TESTS:%=$(B)/test_%) $(CONTRACT_TESTS:%=$(B)/san/test_%): \
-	tests/lib/contract.c tests/lib/contract_names.c
+	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c
 
 $(B)/test_%: tests/lib/test_%.c $(TEST_HDR) $(B)/hooks/libdlock.a
 	$(CC) $(LIB_CFLAGS) -DDLOCK_TEST_HOOKS -Itests/lib -o $@ \

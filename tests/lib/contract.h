@@ -5,8 +5,8 @@
 /*
  * The contract every lock method meets (contract.c), the further one of
  * the methods that hold a lock by a name (contract_names.c), and the
- * places both work in: each case runs in a directory of its own, so that
- * what a lock leaves behind can be counted.
+ * places both work in (places.c): each case runs in a directory of its
+ * own, so that what a lock leaves behind can be counted.
  */
 
 #include <stddef.h>
