@@ -217,6 +217,8 @@ test_heartbeat_refreshes_the_record_mtime(int method)
 	dlock_close(a);
 }
 
+/* A thread reading the record over and over; with a nonce, the record
+ * must be ours and name a child, else any holder's whole record will do. */
 struct record_reader {
 	const char *path;
 	const char *nonce;
@@ -241,9 +243,10 @@ child_in(const char *rec)
 	    pid : -1;
 }
 
-/* A complete record of ours carries the nonce, ends in a newline, and
- * names a child that was written as a whole (a truncated child= value
- * would still parse). */
+/* A complete record ends in a newline, is a version 1 record with a
+ * nonce, and, where it must be ours, carries our nonce and names a child
+ * that was written as a whole (a truncated child= value would still
+ * parse). */
 static void *
 read_records(void *arg)
 {
@@ -263,8 +266,10 @@ read_records(void *arg)
 		buf[n > 0 ? n : 0] = '\0';
 		r->reads++;
 		if (n <= 0 || buf[n - 1] != '\n' ||
-		    strstr(buf, r->nonce) == NULL ||
-		    (child_in(buf) != 7 && child_in(buf) != 1234567)) {
+		    strncmp(buf, "dlock/1 ", 8) != 0 ||
+		    strstr(buf, " nonce=") == NULL || (r->nonce != NULL &&
+		    (strstr(buf, r->nonce) == NULL ||
+		    (child_in(buf) != 7 && child_in(buf) != 1234567)))) {
 			r->partial++;
 			snprintf(r->bad, sizeof(r->bad), "%s", buf);
 		}
@@ -322,44 +327,10 @@ test_set_child_rewrites_the_record_atomically(int method)
 	dlock_close(a);
 }
 
-struct whole_reader {
-	const char *path;
-	volatile int stop;
-	int reads, partial;
-	char bad[1024];
-};
-
-/* Whenever the record file can be opened, it holds a whole record. */
-static void *
-read_whole_records(void *arg)
-{
-	struct whole_reader *r = arg;
-	char buf[1024];
-	ssize_t n;
-	int fd;
-
-	while (!r->stop) {
-		fd = open(r->path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		buf[n > 0 ? n : 0] = '\0';
-		r->reads++;
-		if (n <= 0 || buf[n - 1] != '\n' ||
-		    strncmp(buf, "dlock/1 ", 8) != 0 ||
-		    strstr(buf, " nonce=") == NULL) {
-			r->partial++;
-			snprintf(r->bad, sizeof(r->bad), "%s", buf);
-		}
-	}
-	return NULL;
-}
-
 static void
 test_record_appears_whole(int method)
 {
-	struct whole_reader r;
+	struct record_reader r;
 	struct place p;
 	pthread_t t;
 	dlock_t *a;
@@ -369,7 +340,7 @@ test_record_appears_whole(int method)
 	a = open_with(p.lock, method, 0, 0);
 	memset(&r, 0, sizeof(r));
 	r.path = p.record;
-	pthread_create(&t, NULL, read_whole_records, &r);
+	pthread_create(&t, NULL, read_records, &r);
 	for (i = 0; i < 200; i++)
 		if (dlock_lock(a, LOCK_EX, 0) < 0 || dlock_unlock(a) < 0)
 			failed++;
