@@ -26,9 +26,15 @@ CMD_CFLAGS = -std=c11 -Iinclude -Icmd $(CPPFLAGS) $(CFLAGS)
 
 LIB_OBJ = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
-LIB_TESTS = lock record probe namelock stale fallback
+# The library tests: one program a method, each running the contract
+# every method meets (tests/lib/contract.c; the name locks also that of
+# tests/lib/contract_names.c), then what is the method's own.
+METHOD_TESTS = fcntl flock lockfile mkdir auto
+CONTRACT_TESTS = api $(METHOD_TESTS)
+LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
+TEST_HDR = tests/lib/check.h tests/lib/contract.h
 
 BATS = scripts/run-bats
 
@@ -96,15 +102,20 @@ $(B)/dlock: $(CMD_OBJ) $(B)/libdlock.a $(B)/link-mode
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libdlock.a
 endif
 
-$(B)/test_%: tests/lib/test_%.c tests/lib/check.h $(B)/libdlock-internal.a
-	$(CC) $(LIB_CFLAGS) -Itests/lib -o $@ $< \
-		$(B)/libdlock-internal.a -lpthread
+# What a test program is linked with beside its own file.
+$(LIB_TEST_BIN) $(SAN_TEST_BIN): tests/lib/check.c
+$(CONTRACT_TESTS:%=$(B)/test_%) $(CONTRACT_TESTS:%=$(B)/san/test_%): \
+	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c
+
+$(B)/test_%: tests/lib/test_%.c $(TEST_HDR) $(B)/libdlock-internal.a
+	$(CC) $(LIB_CFLAGS) -Itests/lib -o $@ \
+		$(filter tests/%.c,$^) $(B)/libdlock-internal.a -lpthread
 
 # The library tests again, built from source with the sanitizers.
-$(B)/san/test_%: tests/lib/test_%.c tests/lib/check.h $(LIB_SRC) $(LIB_HDR)
+$(B)/san/test_%: tests/lib/test_%.c $(TEST_HDR) $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(B)/san
-	$(CC) $(LIB_CFLAGS) $(SAN) -Itests/lib -o $@ $< \
-		$(LIB_SRC) -lpthread
+	$(CC) $(LIB_CFLAGS) $(SAN) -Itests/lib -o $@ \
+		$(filter tests/%.c,$^) $(LIB_SRC) -lpthread
 
 check: all $(LIB_TEST_BIN) $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(LIB_TEST_BIN) $(SAN_TEST_BIN)
@@ -119,11 +130,12 @@ check-san: $(B)/san/dlock $(SAN_TEST_BIN)
 	scripts/run-lib-tests $(SAN_TEST_BIN)
 	ASAN_OPTIONS=detect_leaks=1 $(BATS) $(B)/san/dlock tests/cmd
 
-# The library tests under valgrind's leak checker.  test_lock is left out:
-# valgrind 3.19 runs F_OFD_SETLKW as a call that cannot block, so a thread
-# waiting in it stalls every other thread (its locking is covered by the
+# The library tests under valgrind's leak checker.  test_fcntl and
+# test_auto (auto takes fcntl for a local file) are left out: valgrind
+# 3.19 runs F_OFD_SETLKW as a call that cannot block, so a thread waiting
+# in it stalls every other thread (their locking is covered by the
 # sanitizer builds instead).
-VALGRIND_TESTS = record probe stale namelock
+VALGRIND_TESTS = api flock lockfile mkdir record probe stale
 check-valgrind: $(VALGRIND_TESTS:%=$(B)/test_%)
 	scripts/need valgrind
 	for t in $(VALGRIND_TESTS); do \

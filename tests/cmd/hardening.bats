@@ -184,8 +184,8 @@ one_line() {
 	[ -z "$(ls -A "$T")" ]
 }
 
-# write_record NAME: puts the malformed record NAME at $L.
-write_record() {
+# plant_malformed_record NAME: puts the malformed record NAME at $L.
+plant_malformed_record() {
 	local host boot ns
 	host=$(uname -n)
 	boot=$(cat /proc/sys/kernel/random/boot_id)
@@ -205,7 +205,7 @@ write_record() {
 
 @test "malformed owner records are held while fresh and taken over once old, never crash" {
 	for r in empty garbage negative-pid pid-0 truncated duplicate-keys unknown-version; do
-		write_record "$r"
+		plant_malformed_record "$r"
 		run timeout 10 "$DLOCK" -m lockfile --stale 5 -n "$L" true
 		[ "$status" -eq 1 ] || { echo "$r fresh: $status $output"; false; }
 		run timeout 10 "$DLOCK" status -m lockfile --stale 5 "$L"
@@ -219,7 +219,7 @@ write_record() {
 }
 
 @test "a 1 MiB file at a lockfile path is never taken for a stale lock, nor removed" {
-	write_record huge
+	plant_malformed_record huge
 	touch -d '-60 seconds' "$L"
 	run timeout 10 "$DLOCK" -m lockfile --stale 5 -n "$L" true
 	[ "$status" -eq 1 ]
@@ -229,7 +229,7 @@ write_record() {
 }
 
 @test "a record of this host naming a pid beyond pid_max is dead at once" {
-	write_record beyond-pid-max
+	plant_malformed_record beyond-pid-max
 	run timeout 10 "$DLOCK" -m lockfile -n "$L" true
 	[ "$status" -eq 0 ]
 	[ ! -e "$L" ]

@@ -23,17 +23,34 @@ teardown() {
 	rm -rf "$T"
 }
 
-# wait_for CONDITION...: polls every 20 ms for at most 5 s.
-wait_for() {
-	local i
-	for ((i = 0; i < 250; i++)); do
+# wait_long SECS CONDITION...: polls every 20 ms for at most SECS seconds.
+wait_long() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 50; i++)); do
 		if "$@"; then
 			return 0
 		fi
 		sleep 0.02
 	done
-	echo "timed out waiting for: $*" >&2
+	echo "timed out after $secs s waiting for: $*" >&2
 	return 1
+}
+
+# wait_for CONDITION...: polls every 20 ms for at most 5 s.
+wait_for() {
+	wait_long 5 "$@"
+}
+
+# The seconds since the epoch, with fractions.
+now() {
+	date +%s.%N
+}
+
+# within START LOW HIGH: LOW <= now - START < HIGH.
+within() {
+	awk -v s="$1" -v e="$(now)" -v lo="$2" -v hi="$3" \
+		'BEGIN { d = e - s; exit !(d >= lo && d < hi) }'
 }
 
 # hold OPTIONS...: starts a background dlock holding $L (with the given
@@ -62,4 +79,16 @@ release_holders() {
 		wait "$pid" 2>/dev/null || true
 	done
 	HOLDER_PIDS=()
+}
+
+# need_or_skip TOOL...: as root, installs whichever is missing (scripts/need);
+# otherwise the test is skipped unless every tool is there.
+need_or_skip() {
+	local tool
+	if [ "$(id -u)" = 0 ]; then
+		"$BATS_TEST_DIRNAME/../../scripts/need" "$@" >&2 || skip "cannot install $*"
+	fi
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/need $tool, as root)"
+	done
 }

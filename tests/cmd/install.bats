@@ -44,16 +44,6 @@ installed_files() {
 	(cd "$1" && find . ! -type d | sed 's|^\./||' | sort)
 }
 
-need_or_skip() {
-	if [ "$(id -u)" = 0 ]; then
-		"$ROOT/scripts/need" "$@" >&2 || skip "cannot install $*"
-	fi
-	local tool
-	for tool in "$@"; do
-		command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/need $tool, as root)"
-	done
-}
-
 # The C example, as the README shows it and as dlock(3) shows it.
 readme_example() {
 	awk '/^    \/\* example\.c:/ { p = 1 } p { print } p && /^    }$/ { exit }' \

@@ -8,13 +8,6 @@ load helpers
 MAN=$(cd -- "$BATS_TEST_DIRNAME/../../man" && pwd)
 ROOT=$(cd -- "$BATS_TEST_DIRNAME/../.." && pwd)
 
-need_mandoc() {
-	if [ "$(id -u)" = 0 ]; then
-		"$BATS_TEST_DIRNAME/../../scripts/need" mandoc >&2 || skip "cannot install mandoc"
-	fi
-	command -v mandoc >/dev/null || skip "mandoc is not installed (scripts/need mandoc, as root)"
-}
-
 # A page as plain text, without the overstrikes of bold and underline.
 rendered() {
 	MANWIDTH=80 mandoc -Tascii "$1" | sed 's/.\x08//g'
@@ -32,7 +25,7 @@ words() {
 }
 
 @test "every page is clean under mandoc -Tlint" {
-	need_mandoc
+	need_or_skip mandoc
 	# From the directory of the pages, so that their references to each
 	# other resolve.  The complaints about the system's missing
 	# mandoc.db, and references to pages of packages this machine lacks,
@@ -56,7 +49,7 @@ words() {
 }
 
 @test "the SYNOPSIS of dlock(1) is the usage of dlock --help, word for word" {
-	need_mandoc
+	need_or_skip mandoc
 	section "$MAN/dlock.1" SYNOPSIS | words >"$T/synopsis"
 	"$DLOCK" --help | awk '/^usage: / || (u && /^ /) { u = 1; print; next } { exit }' |
 		sed 's/^usage: //' | words >"$T/usage"
@@ -65,7 +58,7 @@ words() {
 }
 
 @test "the usage of each subcommand is its line of the SYNOPSIS" {
-	need_mandoc
+	need_or_skip mandoc
 	section "$MAN/dlock.1" SYNOPSIS | words >"$T/synopsis"
 	for sub in status break probe; do
 		"$DLOCK" "$sub" --help | grep " $sub " | sed 's/^usage: //' | words >"$T/usage"
@@ -77,7 +70,7 @@ words() {
 }
 
 @test "dlock(1) describes every option that dlock --help lists" {
-	need_mandoc
+	need_or_skip mandoc
 	rendered "$MAN/dlock.1" >"$T/page"
 	options=$("$DLOCK" --help | grep -o -- '\(^\| \)-[a-zA-Z-][a-z-]*' | sort -u)
 	[ -n "$options" ]
@@ -88,7 +81,7 @@ words() {
 }
 
 @test "dlock(1) describes the subcommands' options" {
-	need_mandoc
+	need_or_skip mandoc
 	section "$MAN/dlock.1" DESCRIPTION >"$T/page"
 	for opt in --json --force -f --stale --method; do
 		grep -q -- "$opt" "$T/page" || { echo "missing $opt"; false; }
@@ -96,7 +89,7 @@ words() {
 }
 
 @test "dlock(1) and the README list every exit status of cmd/cli.h" {
-	need_mandoc
+	need_or_skip mandoc
 	section "$MAN/dlock.1" "EXIT STATUS" >"$T/exit"
 	codes=$(sed -n 's/^#define EXIT_[A-Z_]*[[:space:]]*\([0-9]*\)$/\1/p' "$ROOT/cmd/cli.h")
 	[ -n "$codes" ]
@@ -107,7 +100,7 @@ words() {
 }
 
 @test "dlock(1) describes every method the command accepts" {
-	need_mandoc
+	need_or_skip mandoc
 	run "$DLOCK" -m nosuch "$L" true
 	methods=$(echo "$output" | sed -n 's/.*(\(.*\)).*/\1/p' | tr -d ,)
 	[ -n "$methods" ]
@@ -120,7 +113,7 @@ words() {
 }
 
 @test "each page's ERRORS name only errno values that the code uses" {
-	need_mandoc
+	need_or_skip mandoc
 	for page in "$MAN"/*.3; do
 		grep -o 'Er E[A-Z0-9]*' "$page" | sed 's/Er //' | sort -u >"$T/errnos"
 		while read -r e; do

@@ -124,20 +124,6 @@ sleeper() {
 	HOLDER_PIDS+=("$SLEEPER")
 }
 
-# wait_long SECS CONDITION...: wait_for with a bound of SECS seconds.
-wait_long() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 50; i++)); do
-		if "$@"; then
-			return 0
-		fi
-		sleep 0.02
-	done
-	echo "timed out after $secs s waiting for: $*" >&2
-	return 1
-}
-
 # no_doubles: nobody ever found another occupant inside.
 no_doubles() {
 	if [ -s "$T/doubles" ]; then

@@ -15,13 +15,6 @@ teardown() {
 	shared_teardown
 }
 
-need_or_skip() {
-	if [ "$(id -u)" = 0 ]; then
-		"$BATS_TEST_DIRNAME/../../scripts/need" "$@" >&2 || skip "cannot install $*"
-	fi
-	command -v "$1" >/dev/null || skip "$1 is not installed (scripts/need $1, as root)"
-}
-
 # on_screen WIDTH COMMAND...: runs COMMAND in a detached tmux pane WIDTH
 # columns wide, then prints "exit=STATUS" and stays, so that the screen
 # can be read until the test ends.

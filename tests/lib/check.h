@@ -2,11 +2,15 @@
 #ifndef DLOCK_TEST_CHECK_H
 #define DLOCK_TEST_CHECK_H
 
-/* A minimal harness: each CHECK counts; the exit status is the failures. */
+/*
+ * A minimal harness: each CHECK counts; the exit status is the failures.
+ * The counts live in check.c, so that a suite spread over several files
+ * adds up to one summary.
+ */
 
 #include <stdio.h>
 
-static int check_passed, check_failed;
+extern int check_passed, check_failed;
 
 #define CHECK(cond, ...) do {						\
 	if (cond) {							\
@@ -19,13 +23,7 @@ static int check_passed, check_failed;
 	}								\
 } while (0)
 
-static inline int
-check_summary(const char *suite)
-{
-	printf("%s: %d passed, %d failed\n", suite, check_passed,
-	    check_failed);
-	return check_failed > 255 ? 255 : check_failed;
-}
+int check_summary(const char *suite);
 
 /* Shared helpers of the library tests: time, a delayed release, alarms. */
 
@@ -76,6 +74,33 @@ arm_alarm(double secs)
 	    (suseconds_t)((secs - (double)(time_t)secs) * 1e6) } };
 
 	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/*
+ * Child processes of a test: each is killed by SIGALRM if it is still
+ * there after the given seconds, so that a child stuck in a wait ends
+ * the test as a failure instead of hanging it.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static inline void
+bound_this_child(unsigned secs)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(secs);
+}
+
+/* The exit status of the child pid, or -1 if it did not exit. */
+static inline int
+child_status(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
 }
 
 #endif /* DLOCK_TEST_CHECK_H */
