@@ -114,7 +114,8 @@ auto_method(struct dlock *lk, const char *path)
 	probe = malloc(sizeof(*probe));
 	if (probe == NULL)
 		return -1;
-	method = probe_method(path, is_dir, probe);
+	method = probe_method(path, lk->path_seen == PATH_FOUND ?
+	    &lk->path_st : NULL, probe);
 	saved = errno;
 	free(probe);
 	errno = saved;

@@ -60,7 +60,7 @@ open_lock_file(struct dlock *lk, int want_write)
 	int access_mode = want_write ? O_RDWR : O_RDONLY;
 	struct stat st;
 	enum path_seen seen = lk->path_seen;
-	int fd, first;
+	int fd, first, known = 0;
 
 	/* auto has just looked (lock.c); on a network filesystem each look
 	 * is a round trip, so its answer serves here, once. */
@@ -81,12 +81,25 @@ open_lock_file(struct dlock *lk, int want_write)
 	 * remove it again (see lock.c).  A file seen a moment ago is opened
 	 * as it is; if it has gone meanwhile, it is created. */
 	fd = seen == PATH_FOUND ? open(lk->path, access_mode | base) : -1;
+	/*
+	 * What lstat() showed a moment ago is what was opened: O_NOFOLLOW
+	 * refuses a symlink, and only a rename over the name could swap in
+	 * another file, which a later look could not rule out either (the
+	 * name can change just after it too).  So no fstat(), a round trip
+	 * on a network filesystem; nor for a file we have just created.
+	 */
+	known = fd >= 0 && !S_ISLNK(st.st_mode);
 	if (fd < 0 && seen == PATH_FOUND && errno == ENOENT)
 		seen = PATH_MISSING;
 	if (fd < 0 && seen != PATH_FOUND && create) {
 		fd = open(lk->path, access_mode | O_CREAT | O_EXCL | base,
 		    lk->mode);
 		lk->created = fd >= 0;
+		if (lk->created) {
+			memset(&st, 0, sizeof(st));
+			st.st_mode = S_IFREG;
+			known = 1;
+		}
 	}
 	if (fd < 0 && seen != PATH_FOUND && (!create || errno == EEXIST))
 		fd = open(lk->path, access_mode | base);
@@ -102,7 +115,7 @@ open_lock_file(struct dlock *lk, int want_write)
 			return -1;
 		}
 	}
-	if (fstat(fd, &st) < 0)
+	if (!known && fstat(fd, &st) < 0)
 		return fail_closing(fd, errno);
 	if (!is_lockable(st.st_mode))
 		return fail_closing(fd, EINVAL);

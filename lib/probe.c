@@ -413,9 +413,13 @@ probe_mounts(const char *dir, int resolve, unsigned long fs_magic, dev_t dev,
 }
 
 /* Probes the directory dir; with resolve, out->dir is dir resolved, for
- * display and for choosing among bind mounts. */
+ * display and for choosing among bind mounts.  seen, if not NULL, is what
+ * lstat() said of the lock path a moment ago: its device is that of dir
+ * (the lock path is dir, or a name in it), which spares a stat() of dir,
+ * a round trip on a network filesystem. */
 static int
-probe_directory(const char *dir, int resolve, struct fsprobe *out)
+probe_directory(const char *dir, int resolve, const struct stat *seen,
+    struct fsprobe *out)
 {
 	struct statfs sfs;
 	struct stat st;
@@ -434,11 +438,15 @@ probe_directory(const char *dir, int resolve, struct fsprobe *out)
 		probe_choose(out);
 		return 0;
 	}
-	if (stat(dir, &st) == -1)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
+	if (seen != NULL) {
+		st = *seen;
+	} else {
+		if (stat(dir, &st) == -1)
+			return -1;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			return -1;
+		}
 	}
 	/* Without /proc, the mount is named by its statfs magic or not. */
 	if ((fp = fopen(MOUNTINFO, "re")) == NULL && errno != ENOENT)
@@ -467,17 +475,19 @@ probe_path(const char *lockpath, struct fsprobe *out)
 	if (lock_directory(lockpath, lstat(lockpath, &st) == 0 &&
 	    S_ISDIR(st.st_mode), dir, sizeof(dir)) == -1)
 		return -1;
-	return probe_directory(dir, 1, out);
+	return probe_directory(dir, 1, NULL, out);
 }
 
 int
-probe_method(const char *lockpath, int is_dir, struct fsprobe *out)
+probe_method(const char *lockpath, const struct stat *seen,
+    struct fsprobe *out)
 {
 	char dir[PATH_MAX];
+	int is_dir = seen != NULL && S_ISDIR(seen->st_mode);
 
 	memset(out, 0, sizeof(*out));
 	if (lock_directory(lockpath, is_dir, dir, sizeof(dir)) == -1 ||
-	    probe_directory(dir, 0, out) == -1)
+	    probe_directory(dir, 0, seen, out) == -1)
 		return -1;
 	return out->fs.method;
 }

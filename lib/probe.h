@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "dlock.h"
@@ -52,12 +53,14 @@ int probe_path(const char *lockpath, struct fsprobe *out);
 
 /*
  * The same for `auto`, which wants only the method, at the least cost:
- * the caller has looked at lockpath already and says whether it is a
- * directory; a local filesystem is known by its statfs magic without the
+ * the caller has looked at lockpath already and passes what lstat() said
+ * in seen (NULL: nothing is there), whose device and type then need no
+ * second look; a local filesystem is known by its statfs magic without the
  * mount table, and out->dir is resolved only when the mount table needs
  * it.  Returns the method, or -1 with errno set as probe_path().
  */
-int probe_method(const char *lockpath, int is_dir, struct fsprobe *out);
+int probe_method(const char *lockpath, const struct stat *seen,
+    struct fsprobe *out);
 
 /*
  * The probe of directory dir from what the system says of it: fs_magic

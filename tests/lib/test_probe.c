@@ -558,20 +558,20 @@ test_auto(const char *tmp)
 	int method;
 
 	snprintf(path, sizeof(path), "%s/lock", tmp);
-	method = probe_method(path, 0, &p);
+	method = probe_method(path, NULL, &p);
 	CHECK(method >= FCNTL && method == p.fs.method &&
 	    (!known_local(&p) || (p.found_by == PROBE_BY_MAGIC &&
 	    method == choice_by_magic(p.fs.fstype) &&
 	    strcmp(p.dir, tmp) == 0)),
 	    "auto under /tmp: %s, found by %d (%s)", method_name(method),
 	    p.found_by, p.fs.reason);
-	if (probe_method("/dev/shm/dlock-probe-lock", 0, &p) >= 0)
+	if (probe_method("/dev/shm/dlock-probe-lock", NULL, &p) >= 0)
 		CHECK(p.found_by == PROBE_BY_MAGIC &&
 		    strcmp(p.fs.fstype, "tmpfs") == 0 &&
 		    p.fs.method == choice_by_magic("tmpfs"),
 		    "auto on /dev/shm: tmpfs by its magic (%s)", p.fs.reason);
 	errno = 0;
-	CHECK(probe_method("/nonexistent-dlock-probe/lock", 0, &p) == -1 &&
+	CHECK(probe_method("/nonexistent-dlock-probe/lock", NULL, &p) == -1 &&
 	    errno == ENOENT, "auto in a missing directory: ENOENT");
 }
 
