@@ -124,6 +124,29 @@ auto_method(struct dlock *lk, const char *path)
 	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
 }
 
+/*
+ * A kernel method chosen by auto that finds a lock of a name method at the
+ * path (EPROTO from its prepare) takes that method instead: the others on
+ * this path fell back to a lockfile (their kernel locks fail), or chose
+ * one, and only the same method excludes them.  Given by -m, a kernel
+ * method refuses instead.
+ */
+static int
+join_name_lock(struct dlock *lk)
+{
+	struct stat st;
+	int err = errno, method;
+
+	if (err != EPROTO || !lk->chosen || lk->name_ops != NULL ||
+	    lk->path == NULL || lstat(lk->path, &st) < 0) {
+		errno = err;
+		return -1;
+	}
+	method = S_ISDIR(st.st_mode) ? DLOCK_MKDIR : DLOCK_LOCKFILE;
+	lk->chosen = 0;
+	return use_method(lk, method);
+}
+
 static struct dlock *
 handle_new(const struct dlock_options *opts)
 {
@@ -181,7 +204,9 @@ handle_setup(struct dlock *lk, const char *path)
 			return -1;
 		lk->chosen = 1;
 	}
-	return use_method(lk, lk->method);
+	if (use_method(lk, lk->method) == 0)
+		return 0;
+	return join_name_lock(lk);
 }
 
 struct dlock *

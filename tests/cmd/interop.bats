@@ -168,10 +168,10 @@ L_MAXTRYS=4
 	held_by_dlock "$record"
 }
 
-@test "fcntl, flock and auto lockers refuse a path held as a lockfile with 69" {
+@test "fcntl and flock lockers refuse a path held as a lockfile with 69" {
 	hold -m lockfile
 	record=$(cat "$L")
-	for method in fcntl flock auto; do
+	for method in fcntl flock; do
 		run timeout 10 "$DLOCK" -m "$method" -n "$L" touch "$T/ran"
 		[ "$status" -eq 69 ]
 		[[ "$output" == *"'$L'"*"another lock method"* ]]
@@ -180,15 +180,49 @@ L_MAXTRYS=4
 	held_by_dlock "$record"
 }
 
-@test "fcntl, flock and auto lockers refuse a directory held as a mkdir lock with 69" {
+@test "fcntl and flock lockers refuse a directory held as a mkdir lock with 69" {
 	hold -m mkdir
-	for method in fcntl flock auto; do
+	for method in fcntl flock; do
 		run timeout 10 "$DLOCK" -m "$method" -n "$L" touch "$T/ran"
 		[ "$status" -eq 69 ]
 		[[ "$output" == *"'$L'"*"another lock method"* ]]
 		[ ! -e "$T/ran" ]
 	done
 	[ "$(ls -A "$L")" = owner ]
+}
+
+# check_auto_joins METHOD: while a METHOD lock holds $L, auto waits for it
+# as a METHOD lock (busy with -n, timed out with -w); once it is free,
+# four auto lockers at once take it one after the other the same way.
+check_auto_joins() {
+	hold -m "$1"
+	run timeout 10 "$DLOCK" -n "$L" touch "$T/ran"
+	[ "$status" -eq 1 ]
+	run timeout 10 "$DLOCK" -w 0.3 --verbose "$L" touch "$T/ran"
+	[ "$status" -eq 1 ]
+	[ ! -e "$T/ran" ]
+	release_holders
+	for i in 1 2 3 4; do
+		timeout 20 "$DLOCK" -w 15 --verbose "$L" sh -c '
+			mkdir "$1/inside" || echo overlap >>"$1/overlaps"
+			sleep 0.05
+			rmdir "$1/inside"' sh "$T" 2>"$T/err.$i" &
+	done
+	wait
+	[ ! -e "$T/overlaps" ]
+	for i in 1 2 3 4; do
+		grep -q "($1)" "$T/err.$i" || { cat "$T/err.$i"; false; }
+	done
+}
+
+@test "auto joins a lockfile lock found at the path: it waits as a lockfile locker, and four of them take turns" {
+	check_auto_joins lockfile
+	[ ! -e "$L" ]
+}
+
+@test "auto joins a mkdir lock found at the path: it waits as a mkdir locker, and four of them take turns" {
+	check_auto_joins mkdir
+	[ ! -e "$L" ]
 }
 
 # check_directory_kept HOLDER: while HOLDER (hold or hold_with_flock1)
