@@ -95,6 +95,7 @@ exit_status_for_lock(int err)
 	case EOPNOTSUPP:
 	case ENOSYS:
 	case EPROTO:
+	case EEXIST:
 		return EXIT_UNAVAILABLE;
 	case EBADF:
 	case EISDIR:
@@ -134,6 +135,11 @@ lock_error_text(int err)
 		return "not a regular file or directory";
 	case EDEADLK:
 		return "this handle already holds it";
+	case EEXIST:
+		return "it is an empty file, which may be the lock file of a "
+		    "kernel lock held on another host (kernel locks do not "
+		    "work here) or a legacy lockfile; remove it if no host "
+		    "locks it, or give -m lockfile to judge it by its age";
 	default:
 		return strerror(err);
 	}

@@ -119,6 +119,7 @@ struct dlock {
 	int held;		/* 0, LOCK_SH or LOCK_EX */
 	int chosen;		/* the method was chosen by auto */
 	int fell_back;		/* ... and fell back to lockfile */
+	int by_auto;		/* auto chose the method, at first or later */
 	int classic;		/* fcntl: the kernel has no OFD locks */
 	const struct kernel_calls *kernel;	/* fcntl, flock: the calls */
 	int created;		/* the lock file was created by this handle */
@@ -138,6 +139,8 @@ struct dlock {
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
 	struct lock_look judged;	/* the last lock judged alive by lease */
+	struct lock_look empty;		/* an empty file first seen ... */
+	struct timespec empty_since;	/* ... then (CLOCK_MONOTONIC) */
 	struct timespec rejudge_at;	/* ... and when it may next be stale */
 };
 

@@ -203,6 +203,7 @@ handle_setup(struct dlock *lk, const char *path)
 		if (lk->method < 0)
 			return -1;
 		lk->chosen = 1;
+		lk->by_auto = 1;
 	}
 	if (use_method(lk, lk->method) == 0)
 		return 0;

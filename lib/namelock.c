@@ -168,6 +168,43 @@ foreign_lock(struct dlock *lk, const struct lock_look *look)
 	return 0;
 }
 
+/* How long an empty file may stand at the path before auto gives up on
+ * it: one being written, or left by a locker falling back, is gone in
+ * milliseconds. */
+#define EMPTY_GRACE_SECONDS 3.0
+
+/*
+ * An empty file at the path, for a lockfile that auto chose.  It may be a
+ * legacy lockfile (procmail, lockfile-progs), but it may as well be the
+ * lock file of a kernel-lock method (dlock's fcntl or flock, flock(1)) on
+ * a host whose kernel locks work: kernel locks on this mount are local or
+ * missing, so no look from here can tell whether it is held, and judged
+ * by its age it would be broken under a holder.  So it is waited for
+ * while it may be one being written, and then refused (EEXIST); -m
+ * lockfile says it is a legacy lockfile, judged by its age.  Returns 0
+ * when the file is not such a case, else the errno to fail with.
+ */
+static int
+empty_file_verdict(struct dlock *lk, const struct lock_look *look)
+{
+	struct timespec now;
+	double seen_for;
+
+	if (!lk->by_auto || !look->parsed ||
+	    look->owner.kind != DLOCK_RECORD_EMPTY ||
+	    lk->name_ops->kind != NAME_IS_RECORD)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!same_lock(&lk->empty, look)) {
+		lk->empty = *look;
+		lk->empty_since = now;
+		return EWOULDBLOCK;
+	}
+	seen_for = (double)(now.tv_sec - lk->empty_since.tv_sec) +
+	    (double)(now.tv_nsec - lk->empty_since.tv_nsec) / 1e9;
+	return seen_for < EMPTY_GRACE_SECONDS ? EWOULDBLOCK : EEXIST;
+}
+
 static int
 name_try(struct dlock *lk, int shared)
 {
@@ -209,6 +246,10 @@ name_try(struct dlock *lk, int shared)
 		if (!look.exists)
 			continue;
 		err = foreign_lock(lk, &look);
+		if (err == 0)
+			err = empty_file_verdict(lk, &look);
+		if (err == EWOULDBLOCK)
+			break;
 		if (err != 0) {
 			errno = err;
 			return -1;

@@ -235,16 +235,16 @@ plant_malformed_record() {
 	[ ! -e "$L" ]
 }
 
-@test "kernel-lock methods refuse a path that holds a lockfile or mkdir lock, with 69" {
+@test "kernel-lock methods given by -m refuse a path that holds a lockfile or mkdir lock, with 69; auto waits for it" {
 	run timeout 20 "$DLOCK" -m lockfile "$L" sh -c '
 		"$1" -m fcntl "$2" true; echo "fcntl $?"
 		"$1" -m flock "$2" true; echo "flock $?"
-		"$1" "$2" true; echo "auto $?"' sh "$DLOCK" "$L"
+		"$1" -n "$2" true; echo "auto $?"' sh "$DLOCK" "$L"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"fcntl 69"* && "$output" == *"flock 69"* && "$output" == *"auto 69"* ]]
+	[[ "$output" == *"fcntl 69"* && "$output" == *"flock 69"* && "$output" == *"auto 1"* ]]
 	[[ "$output" == *"held by another lock method"* ]]
-	run timeout 20 "$DLOCK" -m mkdir "$L.d" sh -c '"$1" "$2" true; echo "auto $?"' sh "$DLOCK" "$L.d"
-	[[ "$output" == *"auto 69"* ]]
+	run timeout 20 "$DLOCK" -m mkdir "$L.d" sh -c '"$1" -n "$2" true; echo "auto $?"' sh "$DLOCK" "$L.d"
+	[[ "$output" == *"auto 1"* ]]
 }
 
 @test "byte ranges with a whole-file method are a usage error (64)" {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -104,6 +105,104 @@ test_method_given_fails(const char *lock, int method)
 	unlink(lock);
 }
 
+static dlock_t *
+open_auto(const char *lock)
+{
+	struct dlock_options o;
+
+	dlock_options_init(&o);
+	return handle_open(lock, &o, &no_lock_service);
+}
+
+/*
+ * An empty file that stays at the path is no lock auto can judge where
+ * kernel locks fail: after a short grace it is refused, and never
+ * removed, however old it is.
+ */
+static void
+test_empty_file_is_refused(const char *lock)
+{
+	struct timespec old[2] = { { 946684800, 0 }, { 946684800, 0 } };
+	dlock_t *lk;
+	double t0, took;
+	int fd;
+
+	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	CHECK(fd >= 0 && futimens(fd, old) == 0, "an old empty file at %s",
+	    lock);
+	if (fd >= 0)
+		close(fd);
+	lk = open_auto(lock);
+	CHECK(lk != NULL, "open: %s", strerror(errno));
+	if (lk == NULL)
+		return;
+	t0 = now();
+	errno = 0;
+	CHECK(dlock_lock(lk, LOCK_EX, 20) == -1 && errno == EEXIST,
+	    "an empty file is refused with EEXIST (%s)", strerror(errno));
+	took = now() - t0;
+	CHECK(took >= 2.5 && took < 10, "refused after its grace, %.2f s",
+	    took);
+	CHECK(access(lock, F_OK) == 0, "the empty file is left alone");
+	dlock_close(lk);
+	unlink(lock);
+}
+
+/*
+ * Lockers that fall back at the same moment wait for each other as
+ * lockfile lockers do: four processes, 25 rounds each, each round a
+ * handle of its own; none fails, none overlaps another.
+ */
+static int
+fall_back_rounds(const char *lock, const char *inside, int rounds)
+{
+	int failed = 0, overlaps = 0, i;
+	dlock_t *lk;
+
+	for (i = 0; i < rounds; i++) {
+		lk = open_auto(lock);
+		if (lk == NULL || dlock_lock(lk, LOCK_EX, 25) < 0) {
+			failed++;
+			if (lk != NULL)
+				dlock_close(lk);
+			continue;
+		}
+		if (mkdir(inside, 0700) < 0)
+			overlaps++;
+		usleep(1000);
+		rmdir(inside);
+		if (dlock_close(lk) < 0)
+			failed++;
+	}
+	return failed + (overlaps > 0 ? 100 : 0);
+}
+
+static void
+test_fall_back_in_a_crowd(const char *dir, const char *lock)
+{
+	char inside[PATH_MAX];
+	pid_t pids[4];
+	int i, status, bad = 0;
+
+	snprintf(inside, sizeof(inside), "%s/inside", dir);
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			bound_this_child(100);
+			_exit(fall_back_rounds(lock, inside, 25));
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		status = child_status(pids[i]);
+		CHECK(status == 0, "a crowd falling back: process %d: %s", i,
+		    status < 0 ? "killed" : status >= 100 ? "overlapped" :
+		    "some rounds failed");
+		bad += status != 0;
+	}
+	CHECK(bad == 0 && access(lock, F_OK) < 0,
+	    "4 x 25 rounds: no failure, no overlap, nothing left");
+}
+
 int
 main(void)
 {
@@ -118,6 +217,8 @@ main(void)
 	test_auto_falls_back(lock, 5);
 	test_method_given_fails(lock, DLOCK_FCNTL);
 	test_method_given_fails(lock, DLOCK_FLOCK);
+	test_empty_file_is_refused(lock);
+	test_fall_back_in_a_crowd(tmp, lock);
 	rmdir(tmp);
 	return check_summary("fallback");
 }
