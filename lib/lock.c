@@ -134,15 +134,16 @@ auto_method(struct dlock *lk, const char *path)
 static int
 join_name_lock(struct dlock *lk)
 {
-	struct stat st;
 	int err = errno, method;
 
 	if (err != EPROTO || !lk->chosen || lk->name_ops != NULL ||
-	    lk->path == NULL || lstat(lk->path, &st) < 0) {
+	    lk->path == NULL) {
 		errno = err;
 		return -1;
 	}
-	method = S_ISDIR(st.st_mode) ? DLOCK_MKDIR : DLOCK_LOCKFILE;
+	/* What the kernel method's prepare saw there (open.c); it may be
+	 * gone already, and then the lock was just released. */
+	method = S_ISDIR(lk->path_st.st_mode) ? DLOCK_MKDIR : DLOCK_LOCKFILE;
 	lk->chosen = 0;
 	return use_method(lk, method);
 }

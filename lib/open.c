@@ -119,8 +119,11 @@ open_lock_file(struct dlock *lk, int want_write)
 		return fail_closing(fd, errno);
 	if (!is_lockable(st.st_mode))
 		return fail_closing(fd, EINVAL);
-	if (holds_owner_record(fd, &st))
+	if (holds_owner_record(fd, &st)) {
+		/* Which name method's lock it is (lock.c joins it). */
+		lk->path_st = st;
 		return fail_closing(fd, EPROTO);
+	}
 	if ((lk->flags & DLOCK_INHERIT) && fcntl(fd, F_SETFD, 0) < 0)
 		return fail_closing(fd, errno);
 	lk->fd = fd;

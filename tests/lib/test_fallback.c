@@ -162,6 +162,8 @@ fall_back_rounds(const char *lock, const char *inside, int rounds)
 	for (i = 0; i < rounds; i++) {
 		lk = open_auto(lock);
 		if (lk == NULL || dlock_lock(lk, LOCK_EX, 25) < 0) {
+			fprintf(stderr, "round %d: %s: %s\n", i,
+			    lk == NULL ? "open" : "lock", strerror(errno));
 			failed++;
 			if (lk != NULL)
 				dlock_close(lk);
