@@ -134,17 +134,26 @@ state_name(int state)
 	return names[state];
 }
 
+/*
+ * When the lock was taken, as the holder wrote it.  Only this host's
+ * clock can turn that into an age, and only for a holder on this host:
+ * another host's clock may be hours off ours.
+ */
 static void
-print_since(int64_t t)
+print_since(int64_t t, int same_host)
 {
 	char when[64];
 	time_t tt = (time_t)t;
 	struct tm tm;
 
-	if (localtime_r(&tt, &tm) != NULL &&
-	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm) > 0)
-		printf("  since:   %s (%lld s ago by this host's clock)\n", when,
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+		return;
+	if (same_host)
+		printf("  since:   %s (%lld s ago)\n", when,
 		    (long long)(time(NULL) - tt));
+	else
+		printf("  since:   %s (by the holder's clock)\n", when);
 }
 
 static void
@@ -163,7 +172,12 @@ print_status_text(const struct sub *sub, const struct dlock_status *st)
 	if (st->has_owner && o->child > 0)
 		printf("  command: pid %d\n", (int)o->child);
 	if (st->has_owner && o->time > 0)
-		print_since(o->time);
+		print_since(o->time, st->same_host);
+	/* The lease is judged by the file server's clock, the one clock
+	 * every host sees alike. */
+	if (st->age >= 0)
+		printf("  refreshed: %.0f s ago, by the file server's clock\n",
+		    st->age);
 	printf("  holder:  %s: %s\n", state_name(st->state), st->reason);
 }
 
