@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: ISC
+#
+# Shared by the real-NFS tests.  They need the rig from scripts/nfs-up: a
+# server S and client hosts A and B, each client mounting S's export at
+# /mnt/v3 (NFSv3 with NLM), /mnt/v4.2 and /mnt/v3-nolock.  Every command on
+# a host goes through scripts/nfs-on under a timeout, so no test can hang;
+# each test gets a fresh directory on the export, the same name on every
+# mount.  Figures for the record are printed as "# " lines.
+#
+# shellcheck disable=SC2034 # the .bats files use what is set here
+
+repo_root=$(cd -- "$BATS_TEST_DIRNAME/../.." && pwd)
+nfs_on=$repo_root/scripts/nfs-on
+nfs_host=$repo_root/scripts/nfs-host
+nfs_env=${DLOCK_NFS_RUN:-/run/dlock-nfs}/env
+DLOCK=${DLOCK:-$repo_root/build/dlock}
+mounts=(/mnt/v3 /mnt/v4.2 /mnt/v3-nolock)
+holder_pids=()
+workers=${DLOCK_NFS_WORKERS:-3}
+rounds=${DLOCK_NFS_ROUNDS:-4}
+
+note() {
+	echo "# $*" >&3
+}
+
+now() {
+	date +%s.%N
+}
+
+elapsed() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# The rig being down is a failure, not a skip: a suite that quietly runs
+# nothing proves nothing.
+load_rig() {
+	if [[ ! -r $nfs_env ]]; then
+		echo "NFS rig is not up ($nfs_env is missing): run scripts/nfs-up first" >&2
+		return 1
+	fi
+	# shellcheck source=/dev/null
+	source "$nfs_env"
+}
+
+# on HOST [-t SECONDS] COMMAND...: COMMAND on a guest, without standard
+# input, bounded by SECONDS (default 60) there and here.
+on() {
+	local host=$1 seconds=60
+	shift
+	if [[ ${1-} == -t ]]; then
+		seconds=$2
+		shift 2
+	fi
+	timeout -k 5 $((seconds + 30)) "$nfs_on" -n -t "$seconds" "$host" "$@"
+}
+
+# Polls COMMAND for up to SECONDS; every wait in these tests is bounded.
+wait_for() {
+	local seconds=$1
+	shift
+	local deadline=$((SECONDS + seconds))
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			echo "gave up after ${seconds}s waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# The test's directory on the export, as seen through mount MNT.
+work_on() {
+	printf '%s/%s\n' "$1" "$work_name"
+}
+
+make_work_dir() {
+	work_name=nfs-test.$BATS_TEST_NUMBER.$$
+	on A mkdir -m 1777 "/mnt/v3/$work_name"
+}
+
+remove_work_dir() {
+	[[ -n ${work_name-} ]] || return 0
+	on A -t 60 rm -rf -- "/mnt/v3/$work_name"
+}
+
+# start_holder NAME HOST COMMAND...: runs COMMAND on HOST in the background;
+# its output goes to $BATS_TEST_TMPDIR/NAME.out.  The caller waits for
+# what the holder prints (see holder_said).  Bats' own descriptors are
+# closed for it, since a leftover background process would hold them.
+start_holder() {
+	local name=$1 host=$2
+	shift 2
+	timeout -k 5 900 "$nfs_on" -n -t 600 "$host" "$@" \
+	    >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
+	holder_pids+=("$!")
+	eval "${name}_pid=$!"
+}
+
+holder_said() {
+	grep -q -- "$2" "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null
+}
+
+# wait_holder NAME: waits (bounded) for the holder's exit status.
+holder_status() {
+	local pid_var=${1}_pid status=0
+	wait "${!pid_var}" || status=$?
+	echo "$status"
+}
+
+holder_exited() {
+	local pid_var=${1}_pid
+	! kill -0 "${!pid_var}" 2>/dev/null
+}
+
+stop_holders() {
+	local pid
+	for pid in "${holder_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || :
+	done
+	for pid in "${holder_pids[@]}"; do
+		wait_for 20 eval "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || :
+		wait "$pid" 2>/dev/null || :
+	done
+	holder_pids=()
+}
+
+# Whatever a test did to a host is undone before the next one: a paused
+# server resumed, clocks set right, crashed hosts booted again.
+restore_rig() {
+	local status=0
+	timeout -k 2 10 "$nfs_host" resume S 2>/dev/null || :
+	if [[ -e $BATS_TEST_TMPDIR/clocks ]]; then
+		on A date -u -s "@$(date +%s)" >/dev/null || status=1
+		on B date -u -s "@$(date +%s)" >/dev/null || status=1
+	fi
+	if ! "$nfs_host" boot-id S >/dev/null 2>&1 || ! "$nfs_host" boot-id A >/dev/null 2>&1 ||
+	    ! "$nfs_host" boot-id B >/dev/null 2>&1; then
+		timeout -k 5 300 "$repo_root/scripts/nfs-up" >"$BATS_TEST_TMPDIR/nfs-up.log" 2>&1 3>&- ||
+		    { cat "$BATS_TEST_TMPDIR/nfs-up.log" >&2; status=1; }
+	fi
+	return "$status"
+}
+
+# The worker that the exclusion and crash tests run on each host: WORKERS
+# processes each take the lock ROUNDS times and, under it, claim an
+# occupancy marker with an atomic mkdir on the export (a second holder
+# finds it taken, whatever the caches say), increment a counter and let
+# the marker go.  Prints "overlaps N failures N" for the host.
+# shellcheck disable=SC2016 # expanded by the guest's shell
+counter_worker='
+dlock=$1 dir=$2 workers=$3 rounds=$4
+shift 4
+export dir
+work() {
+	i=0
+	while [ "$i" -lt "$rounds" ]; do
+		"$dlock" "$@" "$dir/lock" sh -c "
+			mkdir \"\$dir/occupied\" 2>/dev/null || echo overlap >>\"\$dir/overlaps.\$(hostname)\"
+			n=\$(cat \"\$dir/counter\")
+			echo \$((n + 1)) >\"\$dir/counter\"
+			rmdir \"\$dir/occupied\" 2>/dev/null" || echo "exit $?" >>"$dir/failures.$(hostname)"
+		i=$((i + 1))
+	done
+}
+w=0
+while [ "$w" -lt "$workers" ]; do
+	work "$@" &
+	w=$((w + 1))
+done
+wait
+'
+
+# count_updates MNT DLOCK-OPTIONS...: the worker above on both hosts at
+# once, on mount MNT; then checks the count, the overlaps and the failures.
+count_updates() {
+	local mnt=$1 dir t0 t1 a b got expected overlaps failures
+	shift
+	dir=$(work_on "$mnt")
+	on A sh -c "echo 0 >$dir/counter"
+	expected=$((2 * workers * rounds))
+	t0=$(now)
+	on A -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" &
+	a=$!
+	on B -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" &
+	b=$!
+	wait "$a" || { echo "host A's workers failed" >&2; return 1; }
+	wait "$b" || { echo "host B's workers failed" >&2; return 1; }
+	t1=$(now)
+	got=$(on A cat "$dir/counter")
+	overlaps=$(on A sh -c "cat $dir/overlaps.* 2>/dev/null | wc -l")
+	failures=$(on A sh -c "cat $dir/failures.* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' '")
+	note "$mnt $*: $got updates counted of $expected expected, $overlaps overlaps," \
+	    "failures: ${failures:-none}; $(elapsed "$t0" "$t1") s"
+	[[ $got == "$expected" && $overlaps == 0 && -z $failures ]]
+}
+
+setup() {
+	load_rig
+	make_work_dir
+}
+
+teardown() {
+	stop_holders
+	restore_rig
+	remove_work_dir
+}
