@@ -16,6 +16,7 @@ nfs_env=${DLOCK_NFS_RUN:-/run/dlock-nfs}/env
 DLOCK=${DLOCK:-$repo_root/build/dlock}
 mounts=(/mnt/v3 /mnt/v4.2 /mnt/v3-nolock)
 holder_pids=()
+declare -A holder_pid=()
 workers=${DLOCK_NFS_WORKERS:-3}
 rounds=${DLOCK_NFS_ROUNDS:-4}
 
@@ -93,23 +94,22 @@ start_holder() {
 	timeout -k 5 900 "$nfs_on" -n -t 600 "$host" "$@" \
 	    >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
 	holder_pids+=("$!")
-	eval "${name}_pid=$!"
+	holder_pid[$name]=$!
 }
 
 holder_said() {
 	grep -q -- "$2" "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null
 }
 
-# wait_holder NAME: waits (bounded) for the holder's exit status.
+# holder_status NAME: the holder's exit status, once holder_exited.
 holder_status() {
-	local pid_var=${1}_pid status=0
-	wait "${!pid_var}" || status=$?
+	local status=0
+	wait "${holder_pid[$1]}" || status=$?
 	echo "$status"
 }
 
 holder_exited() {
-	local pid_var=${1}_pid
-	! kill -0 "${!pid_var}" 2>/dev/null
+	! kill -0 "${holder_pid[$1]}" 2>/dev/null
 }
 
 stop_holders() {
@@ -173,22 +173,44 @@ wait
 # count_updates MNT DLOCK-OPTIONS...: the worker above on both hosts at
 # once, on mount MNT; then checks the count, the overlaps and the failures.
 count_updates() {
-	local mnt=$1 dir t0 t1 a b got expected overlaps failures
+	local mnt=$1
 	shift
+	count_updates_on "$mnt" "$mnt" "$@"
+}
+
+# count_updates_on MNT-A MNT-B DLOCK-OPTIONS...: the same, with each host
+# on a mount of its own of the one directory.
+count_updates_on() {
+	local mnt=$1 mnt_b=$2 dir t0 t1 a b got expected overlaps failures
+	shift 2
 	dir=$(work_on "$mnt")
 	on A sh -c "echo 0 >$dir/counter"
 	expected=$((2 * workers * rounds))
 	t0=$(now)
-	on A -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" &
+	on A -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" \
+	    2>"$BATS_TEST_TMPDIR/workers-a.err" &
 	a=$!
-	on B -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" &
+	on B -t 400 sh -c "$counter_worker" sh "$DLOCK" "$(work_on "$mnt_b")" "$workers" "$rounds" "$@" \
+	    2>"$BATS_TEST_TMPDIR/workers-b.err" &
 	b=$!
-	wait "$a" || { echo "host A's workers failed" >&2; return 1; }
-	wait "$b" || { echo "host B's workers failed" >&2; return 1; }
+	local a_status=0 b_status=0
+	wait "$a" || a_status=$?
+	wait "$b" || b_status=$?
+	# What dlock said on either host is part of the result: an NFS error
+	# (ESTALE above all) must never surface.
+	sort "$BATS_TEST_TMPDIR/workers-a.err" | uniq -c | sed 's/^/A: /' >&2
+	sort "$BATS_TEST_TMPDIR/workers-b.err" | uniq -c | sed 's/^/B: /' >&2
+	((a_status == 0)) || { echo "host A's workers exited $a_status" >&2; return 1; }
+	((b_status == 0)) || { echo "host B's workers exited $b_status" >&2; return 1; }
+	if grep -qi 'stale file handle' "$BATS_TEST_TMPDIR"/workers-?.err; then
+		echo "ESTALE surfaced" >&2
+		return 1
+	fi
 	t1=$(now)
 	got=$(on A cat "$dir/counter")
 	overlaps=$(on A sh -c "cat $dir/overlaps.* 2>/dev/null | wc -l")
 	failures=$(on A sh -c "cat $dir/failures.* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' '")
+	[[ $mnt_b == "$mnt" ]] || mnt="A $mnt, B $mnt_b"
 	note "$mnt $*: $got updates counted of $expected expected, $overlaps overlaps," \
 	    "failures: ${failures:-none}; $(elapsed "$t0" "$t1") s"
 	[[ $got == "$expected" && $overlaps == 0 && -z $failures ]]
