@@ -278,3 +278,10 @@ clean:
 
 .PHONY: all bench check check-cluster check-valgrind check-san check-plain check-musl check-clang analyze fuzz \
 	demo install uninstall clean
+
+# The real-NFS tier: needs the guests of scripts/nfs-up.
+check-nfs: all
+	scripts/need bats
+	DLOCK=$(CURDIR)/$(B)/dlock bats tests/nfs
+
+.PHONY: check-nfs

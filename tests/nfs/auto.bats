@@ -4,6 +4,8 @@
 # The method auto chooses from a real NFS client's mount options, the same
 # on both hosts, and what dlock probe says of it.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 # probe_says HOST MNT METHOD FSTYPE OPTION: probe on HOST names FSTYPE, the

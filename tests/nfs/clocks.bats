@@ -8,6 +8,8 @@
 # (not sooner, not an hour later); and dlock status on B gives ages that
 # make sense.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 stale=12
@@ -34,7 +36,7 @@ age_on_b() {
 }
 
 check_offset() {
-	local offset=$1 lock t0 deadline killed got age status_out
+	local offset=$1 lock deadline killed got age status_out
 	touch "$BATS_TEST_TMPDIR/clocks"
 	"$nfs_host" clock B "$offset"
 	lock=$(work_on /mnt/v3)/lock
@@ -47,7 +49,7 @@ check_offset() {
 		sleep 0.5
 	done
 	status_out=$(on B "$DLOCK" status -m lockfile --stale "$stale" "$lock" 2>&1 || :)
-	note "B's clock $offset s off; dlock status on B while A holds:" $status_out
+	note "B's clock $offset s off; dlock status on B while A holds: $(tr '\n' ' ' <<<"$status_out")"
 	age=$(age_on_b "$lock")
 	[[ -n $age ]]
 	awk -v a="$age" -v s="$stale" 'BEGIN { exit !(a >= -2 && a <= s) }'

@@ -7,6 +7,8 @@
 # after --stale, NFSv3 fcntl only when A has rebooted and its statd has told
 # the server.  Takeover times are measured on this machine, from the crash.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 stale=12

@@ -4,6 +4,8 @@
 # Mutual exclusion between hosts A and B on a real NFS server, several
 # processes on each host, for every method on every mount that supports it.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 @test "fcntl locks on NFSv3 (NLM) exclude across hosts: no update lost, never two holders" {

@@ -6,6 +6,8 @@
 # the server, so flock(1) and dlock's fcntl locks (what auto picks on these
 # mounts) exclude each other across hosts, both ways.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 # holds HOLDER-HOST OTHER-HOST MNT HOLD-COMMAND... -- TRY-COMMAND...: while

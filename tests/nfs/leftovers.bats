@@ -6,6 +6,8 @@
 # .nfs* files.  Neither may surface as an error of dlock's, and nothing of
 # dlock's may be left in the directory afterwards.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 # The directory as both hosts see it, without the test's own files.
@@ -40,7 +42,7 @@ leftovers() {
 @test "dlock status on B while A takes and releases a lockfile lock over and over never fails with ESTALE" {
 	local dir
 	dir=$(work_on /mnt/v3)
-	start_holder churn A sh -c "i=0; while [ \$i -lt 30 ]; do $DLOCK -m lockfile $dir/lock true || exit 1; i=\$((i + 1)); done; echo done"
+	start_holder churn A sh -c "i=0; while [ \$i -lt 30 ]; do $DLOCK -m lockfile $dir/lock true || exit 1; i=\$((i + 1)); done; echo finished"
 	run on B -t 120 sh -c "
 		n=0
 		while [ \$n -lt 40 ]; do
@@ -53,5 +55,5 @@ leftovers() {
 	echo "B: $output"
 	[ "$status" -eq 0 ]
 	[[ $output != *"tale file handle"* ]]
-	wait_for 120 holder_said churn done
+	wait_for 120 holder_said churn finished
 }

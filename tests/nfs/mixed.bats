@@ -6,6 +6,8 @@
 # that must never let two holders in, and a waiter must never wait
 # silently: --verbose says what it waits for and why.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 @test "A on a locking mount and B on a nolock mount, auto on one path: no update lost, never two holders" {

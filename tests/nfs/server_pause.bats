@@ -8,6 +8,8 @@
 # process must still return and say so.  Every step here is bounded
 # twice: by timeout(1) in the guest and by nfs-on's own deadline here.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 # timed HOST SECONDS COMMAND...: runs COMMAND on HOST, S paused meanwhile;

@@ -8,6 +8,8 @@
 # period or after it: A either keeps its lock or is told it lost it (the
 # command form exits 71), and B's waiters neither fail nor get in early.
 
+# shellcheck disable=SC2154 # set by helpers.bash
+
 load helpers
 
 # hold NAME MNT OPTIONS...: A holds the lock for a while that outlasts the
