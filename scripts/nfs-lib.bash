@@ -52,13 +52,22 @@ nfs_address() {
 
 # The pid in QEMU's pid file, but only while that process is a QEMU of this
 # rig's guest: a stale pid file must never aim a signal at anything else.
+#
+# Builtins only: nfs-on calls this while signals may be sent to its whole
+# process group, and a killed helper process must not pass for a dead guest.
 nfs_qemu_pid() {
-	local pidfile=$nfs_run/$1/qemu.pid pid=""
+	local pidfile=$nfs_run/$1/qemu.pid pid="" arg
+	local -a args=()
 	[[ -r $pidfile ]] && read -r pid <"$pidfile"
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" |
-	    grep -qxF -- "$pidfile" || return 1
-	printf '%s\n' "$pid"
+	mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline" || return 1
+	for arg in "${args[@]}"; do
+		if [[ $arg == "$pidfile" ]]; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+	done
+	return 1
 }
 
 nfs_guest_running() {

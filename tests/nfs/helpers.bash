@@ -52,7 +52,7 @@ on() {
 		seconds=$2
 		shift 2
 	fi
-	timeout -k 5 $((seconds + 30)) "$nfs_on" -n -t "$seconds" "$host" "$@"
+	timeout --foreground -k 5 $((seconds + 30)) "$nfs_on" -n -t "$seconds" "$host" "$@"
 }
 
 # Polls COMMAND for up to SECONDS; every wait in these tests is bounded.
@@ -91,7 +91,7 @@ remove_work_dir() {
 start_holder() {
 	local name=$1 host=$2
 	shift 2
-	timeout -k 5 900 "$nfs_on" -n -t 600 "$host" "$@" \
+	timeout --foreground -k 5 900 "$nfs_on" -n -t 600 "$host" "$@" \
 	    >"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
 	holder_pids+=("$!")
 	holder_pid[$name]=$!
