@@ -11,7 +11,7 @@
 load helpers
 
 @test "A on a locking mount and B on a nolock mount, auto on one path: never two holders, no update lost, refusals only with exit 69" {
-	tolerate_refusals=1 count_updates_on /mnt/v3 /mnt/v3-nolock -w 120
+	tolerate_refusals=1 count_updates_on /mnt/v3 /mnt/v3-nolock -w 30
 }
 
 @test "B's lockfile waiter behind A's fcntl lock does not get in, and says what it waits for and when it will be judged stale" {
