@@ -18,7 +18,7 @@ mounts=(/mnt/v3 /mnt/v4.2 /mnt/v3-nolock)
 holder_pids=()
 declare -A holder_pid=()
 workers=${DLOCK_NFS_WORKERS:-3}
-rounds=${DLOCK_NFS_ROUNDS:-4}
+rounds=${DLOCK_NFS_ROUNDS:-3}
 
 note() {
 	echo "# $*" >&3

@@ -26,7 +26,7 @@ hold_and_wait() {
 	    mkdir $dir/$name.occupied && echo held && sleep 70 & wait \$!
 	    rmdir $dir/$name.occupied && echo released"
 	wait_for 60 holder_said "$name-a" held
-	start_holder "$name-b" B "$DLOCK" -w 400 "$@" "$dir/$name" sh -c \
+	start_holder "$name-b" B "$DLOCK" --verbose -w 400 "$@" "$dir/$name" sh -c \
 	    "if mkdir $dir/$name.occupied; then rmdir $dir/$name.occupied; echo got; else echo overlap; fi"
 }
 
