@@ -57,3 +57,23 @@ leftovers() {
 	[[ $output != *"tale file handle"* ]]
 	wait_for 120 holder_said churn finished
 }
+
+# On NFS, a file removed while a process on the same client has it open is
+# renamed to .nfs* until it is closed, so the directory is not empty yet.
+# A waiter reading the owner record at the moment of the release is enough.
+@test "a mkdir lock released while another process on the host has its record open is gone afterwards" {
+	known_failure "the mkdir method's release fails with ENOTEMPTY on the silly-renamed record (.nfs*), leaves the empty lock directory, and the next taker waits for its 300 s lease"
+	local lock
+	lock=$(work_on /mnt/v3)/lock
+	run on A -t 60 bash -c "
+		$DLOCK -m mkdir $lock sleep 3 & holder=\$!
+		until [ -e $lock/owner ]; do sleep 0.1; done
+		exec 3<$lock/owner
+		wait \$holder; echo \"holder exited \$?\"
+		exec 3<&-
+		$DLOCK -m mkdir -w 5 $lock echo next"
+	echo "$output"
+	[[ $output == *"holder exited 0"* ]]
+	[[ $output != *"Directory not empty"* ]]
+	[[ $output == *next* ]]
+}
