@@ -161,6 +161,11 @@ check-clang:
 check-cluster: all
 	$(BATS) $(B)/dlock tests/cluster
 
+# On real NFS, a server and two client hosts in virtual machines: needs
+# scripts/nfs-up first.
+check-nfs: all
+	$(BATS) $(B)/dlock tests/nfs
+
 analyze:
 	@mkdir -p $(B)
 	scripts/analyze
@@ -273,5 +278,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE all bench check check-cluster check-valgrind check-san check-plain check-musl check-clang analyze fuzz \
+.PHONY: FORCE all bench check check-cluster check-nfs check-valgrind check-san check-plain check-musl check-clang analyze fuzz \
 	demo install uninstall clean
+
+# The real-NFS tier: needs the guests of scripts/nfs-up.
