@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +37,31 @@ mkdir_publish(struct dlock *lk, const char *record, size_t len)
 }
 
 /*
+ * Our record is gone, but the directory is not empty: over NFS a file
+ * removed while another process on this client has it open stays as a
+ * silly-renamed .nfs* file until that process closes it.  The lock must
+ * be free now, so the directory is renamed aside under a name of its own,
+ * to be removed once it is empty.
+ */
+static int
+move_aside(struct dlock *lk)
+{
+	char aside[PATH_MAX];
+	int n;
+
+	n = snprintf(aside, sizeof(aside), "%s.%s.released", lk->path,
+	    lk->self.nonce);
+	if (n < 0 || (size_t)n >= sizeof(aside)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (rename(lk->path, aside) < 0)
+		return -1;
+	(void)rmdir(aside);
+	return 0;
+}
+
+/*
  * A directory with no record may be no lock of ours at all: flock(1) and
  * the flock method lock directories too.  Removing one while such a lock
  * is held would let two holders in, each by its own method.
@@ -50,7 +77,11 @@ mkdir_unpublish(struct dlock *lk)
 			return -1;
 		}
 	}
-	return rmdir(lk->path);
+	if (rmdir(lk->path) == 0)
+		return 0;
+	if (errno != ENOTEMPTY && errno != EEXIST)
+		return -1;
+	return move_aside(lk);
 }
 
 const struct name_ops mkdir_name_ops = {

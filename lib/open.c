@@ -52,8 +52,8 @@ holds_owner_record(int fd, const struct stat *st)
 	return found;
 }
 
-int
-open_lock_file(struct dlock *lk, int want_write)
+static int
+open_once(struct dlock *lk, int want_write)
 {
 	int base = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 	int create = !(lk->flags & DLOCK_NOCREATE);
@@ -129,6 +129,22 @@ open_lock_file(struct dlock *lk, int want_write)
 	lk->fd = fd;
 	lk->owns_fd = 1;
 	return 0;
+}
+
+/*
+ * ESTALE: another client of a network filesystem removed or replaced the
+ * file whose handle this one had cached; a second look finds what is
+ * there now.
+ */
+int
+open_lock_file(struct dlock *lk, int want_write)
+{
+	if (open_once(lk, want_write) == 0)
+		return 0;
+	if (errno != ESTALE)
+		return -1;
+	lk->path_seen = PATH_UNSEEN;
+	return open_once(lk, want_write);
 }
 
 /* Closing our descriptor drops the lock unless a child inherited it. */

@@ -34,21 +34,18 @@ link_unsupported(int err)
 /*
  * Over NFS a retransmitted LINK can fail with EEXIST although the first
  * transmission made the link; so a failed link is ours after all if the
- * name is our file, or (some FUSE filesystems give the two names of one
- * file different inode numbers) holds exactly our data, which carries a
- * nonce no one else has.
+ * name holds exactly our data, which carries a nonce no one else has.
+ * Inode numbers cannot tell: some FUSE filesystems give the two names of
+ * one file different ones, and over NFS an lstat() may answer from cached
+ * attributes of the file the name held before, whose number the server
+ * may since have given to ours.
  */
 static int
-linked_after_all(const char *target, const char *data, size_t len,
-    const struct stat *mine)
+linked_after_all(const char *target, const char *data, size_t len)
 {
 	char buf[DLOCK_RECORD_MAX + 2];
-	struct stat there;
 	ssize_t n;
 
-	if (lstat(target, &there) == 0 && there.st_dev == mine->st_dev &&
-	    there.st_ino == mine->st_ino)
-		return 1;
 	if (len >= sizeof(buf))
 		return 0;
 	n = read_file(target, O_NOFOLLOW | O_NONBLOCK, buf, len + 1);
@@ -78,7 +75,6 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 {
 #ifdef O_TMPFILE
 	char proc[64];
-	struct stat mine;
 	int fd, rc, err;
 
 	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
@@ -90,9 +86,7 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
 	err = errno;
-	/* Our file's identity is needed only to explain a failed link. */
-	if (rc == 0 || (err == EEXIST && fstat(fd, &mine) == 0 &&
-	    linked_after_all(target, data, len, &mine))) {
+	if (rc == 0 || (err == EEXIST && linked_after_all(target, data, len))) {
 		close(fd);
 		return PUBLISH_DONE;
 	}
@@ -119,7 +113,6 @@ publish_named(const char *target, const char *data, size_t len, mode_t mode)
 {
 	static unsigned int serial;
 	char tmp[PATH_MAX];
-	struct stat mine;
 	int fd = -1, n, rc, err, tries;
 
 	for (tries = 0; fd < 0 && tries < 8; tries++) {
@@ -146,8 +139,7 @@ publish_named(const char *target, const char *data, size_t len, mode_t mode)
 	close(fd);
 	rc = link(tmp, target);
 	err = errno;
-	if (rc < 0 && err == EEXIST && lstat(tmp, &mine) == 0 &&
-	    linked_after_all(target, data, len, &mine))
+	if (rc < 0 && err == EEXIST && linked_after_all(target, data, len))
 		rc = 0;
 	unlink(tmp);
 	errno = err;

@@ -21,7 +21,6 @@ load helpers
 }
 
 @test "flock locks on NFSv4.2 exclude across hosts: no update lost, never two holders" {
-	known_failure "-m flock opens the lock file read-only, and NFSv4 emulates flock(2) with a POSIX write lock, which needs a descriptor open for writing: exit 66"
 	count_updates /mnt/v4.2 -w 120 -m flock
 }
 

@@ -62,7 +62,6 @@ leftovers() {
 # renamed to .nfs* until it is closed, so the directory is not empty yet.
 # A waiter reading the owner record at the moment of the release is enough.
 @test "a mkdir lock released while another process on the host has its record open is gone afterwards" {
-	known_failure "the mkdir method's release fails with ENOTEMPTY on the silly-renamed record (.nfs*), leaves the empty lock directory, and the next taker waits for its 300 s lease"
 	local lock
 	lock=$(work_on /mnt/v3)/lock
 	run on A -t 60 bash -c "
