@@ -76,19 +76,9 @@ remove_work_dirs() {
 	return 0
 }
 
-# Polls COMMAND for up to SECONDS; every wait in these tests is bounded.
-wait_for() {
-	local seconds=$1
-	shift
-	local deadline=$((SECONDS + seconds))
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "gave up after ${seconds}s waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
+# wait_for SECONDS COMMAND...
+# shellcheck source=tests/poll.bash
+source "$BATS_TEST_DIRNAME/../poll.bash"
 
 # start_holder HOST READY COMMAND...: runs COMMAND on HOST in the
 # background, where it is expected to take a lock and then create READY

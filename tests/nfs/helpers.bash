@@ -55,19 +55,9 @@ on() {
 	timeout --foreground -k 5 $((seconds + 30)) "$nfs_on" -n -t "$seconds" "$host" "$@"
 }
 
-# Polls COMMAND for up to SECONDS; every wait in these tests is bounded.
-wait_for() {
-	local seconds=$1
-	shift
-	local deadline=$((SECONDS + seconds))
-	until "$@"; do
-		if ((SECONDS >= deadline)); then
-			echo "gave up after ${seconds}s waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
+# wait_for SECONDS COMMAND...
+# shellcheck source=tests/poll.bash
+source "$BATS_TEST_DIRNAME/../poll.bash"
 
 # The test's directory on the export, as seen through mount MNT.
 work_on() {
