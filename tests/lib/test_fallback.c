@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -171,7 +172,7 @@ fall_back_rounds(const char *lock, const char *inside, int rounds)
 		}
 		if (mkdir(inside, 0700) < 0)
 			overlaps++;
-		usleep(1000);
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 		rmdir(inside);
 		if (dlock_close(lk) < 0)
 			failed++;
