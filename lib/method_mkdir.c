@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -57,7 +58,12 @@ move_aside(struct dlock *lk)
 	}
 	if (rename(lk->path, aside) < 0)
 		return -1;
-	(void)rmdir(aside);
+	/* A reader of the record closes it in a moment: give the client
+	 * up to a second to remove the .nfs file, and the directory with
+	 * it.  A file held open longer leaves the directory behind. */
+	for (int i = 0; i < 50 && rmdir(aside) < 0 &&
+	    (errno == ENOTEMPTY || errno == EEXIST); i++)
+		nanosleep(&(struct timespec){ 0, 20 * 1000000L }, NULL);
 	return 0;
 }
 
