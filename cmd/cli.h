@@ -16,6 +16,7 @@
 #define EXIT_UNAVAILABLE 69
 #define EXIT_OSERR	71
 #define EXIT_CANTCREAT	73
+#define EXIT_FENCED	77	/* dlock fence: a newer token was seen */
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND	127
 
@@ -31,6 +32,7 @@ struct cli {
 	int close_fd;		/* -o */
 	int no_fork;		/* -F */
 	int verbose;		/* 0, VERBOSE_DLOCK or VERBOSE_FLOCK */
+	int print_token;	/* --print-token */
 	double heartbeat;	/* seconds between lease refreshes; 0: stale/3 */
 	struct dlock_options lock;
 	const char *path;	/* NULL in the descriptor form */
@@ -51,9 +53,12 @@ int prepare_command(struct cli *cli, dlock_t *lk);
 void forget_command(void);
 int run_command(struct cli *cli, dlock_t *lk);
 
-/* subcommands.c: dlock status|break|probe */
+/* subcommands.c: dlock status|break|probe|fence */
 int is_subcommand(const char *word);
 int run_subcommand(int argc, char **argv);
+
+/* fence.c: dlock fence */
+int run_fence(int argc, char **argv);
 
 /* report.c */
 void say_verbose(const struct cli *cli, const char *fmt, ...)

@@ -3,6 +3,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,16 @@
 #define USAGE \
 "usage: dlock [-sxnoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
 "             [--length length] [--stale secs] [--heartbeat secs]\n" \
-"             [--verbose[=flock]] lockpath [--] command [arg ...]\n" \
+"             [--token] [--print-token] [--verbose[=flock]]\n" \
+"             lockpath [--] command [arg ...]\n" \
 "       dlock [options] lockpath -c command\n" \
-"       dlock [-sxun] [-w secs] [-E code] [-m method] fd\n" \
+"       dlock [-sxun] [-w secs] [-E code] [-m method] [--token]\n" \
+"             [--print-token] fd\n" \
 "       dlock [options] --fd fd [-c command | command [arg ...]]\n" \
 "       dlock status [-m method] [--stale secs] [--json] lockpath\n" \
 "       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
 "       dlock probe [--json] path\n" \
+"       dlock fence [--token token] statefile\n" \
 "       dlock -h | -V\n"
 
 #define HELP \
@@ -50,6 +54,11 @@
 "                           command, if one follows)\n" \
 "      --stale SECS         lease of lockfile and mkdir locks (default 300)\n" \
 "      --heartbeat SECS     refresh the lease this often (default stale/3)\n" \
+"      --token              take a fencing token, greater than every one\n" \
+"                           granted on the lock before; the command gets\n" \
+"                           it in DLOCK_TOKEN\n" \
+"      --print-token        --token, and print the token on stdout once\n" \
+"                           the lock is taken\n" \
 "      --verbose            report waiting, acquisition and release on\n" \
 "                           stderr, with the time of day\n" \
 "      --verbose=flock      print flock(1)'s --verbose lines instead (also\n" \
@@ -59,12 +68,13 @@
 "\n" \
 "Subcommands: status shows who holds a lock and whether it is alive;\n" \
 "break removes a stale lock (-f: any lock); probe tells which method\n" \
-"auto chooses for a path, and why.\n" \
+"auto chooses for a path, and why; fence accepts a command's token\n" \
+"(DLOCK_TOKEN) unless a state file has seen a newer one.\n" \
 "\n" \
 "Exit status: the command's, or 128+N if it died of signal N; 1 (or -E)\n" \
 "when busy or timed out; 64 usage; 65 bad descriptor; 66 cannot open;\n" \
 "69 method unavailable; 71 system error; 73 cannot create; 126 cannot\n" \
-"execute; 127 not found.\n"
+"execute; 127 not found; 77 (fence) a newer token was seen.\n"
 
 #define TRY_HELP "Try 'dlock --help' for more information.\n"
 
@@ -76,6 +86,8 @@ enum {
 	OPT_FCNTL,
 	OPT_STALE,
 	OPT_HEARTBEAT,
+	OPT_TOKEN,
+	OPT_PRINT_TOKEN,
 };
 
 static const struct option long_options[] = {
@@ -97,6 +109,8 @@ static const struct option long_options[] = {
 	{ "fd", required_argument, NULL, OPT_FD },
 	{ "stale", required_argument, NULL, OPT_STALE },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "token", no_argument, NULL, OPT_TOKEN },
+	{ "print-token", no_argument, NULL, OPT_PRINT_TOKEN },
 	{ "verbose", optional_argument, NULL, OPT_VERBOSE },
 	{ "command", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
@@ -306,6 +320,12 @@ parse_options(struct cli *cli, int argc, char **argv)
 		case OPT_VERBOSE:
 			cli->verbose = verbose_style(optarg);
 			break;
+		case OPT_PRINT_TOKEN:
+			cli->print_token = 1;
+			/* FALLTHROUGH */
+		case OPT_TOKEN:
+			cli->lock.flags |= DLOCK_TOKEN;
+			break;
 		case 'c':
 			cli->command = optarg;
 			break;
@@ -331,6 +351,9 @@ parse_options(struct cli *cli, int argc, char **argv)
 	if (cli->operation == LOCK_UN && cli->fd < 0)
 		usage_error("-u releases a lock on a descriptor; a lock taken "
 		    "for a command is released when the command exits");
+	if (cli->operation == LOCK_UN && (cli->lock.flags & DLOCK_TOKEN))
+		usage_error("-u releases a lock; --token and --print-token "
+		    "belong to taking one");
 	if (cli->operation == LOCK_UN && cli->argv != NULL)
 		usage_error("-u with a command: release the descriptor's lock "
 		    "first (dlock -u FD), then run the command");
@@ -373,6 +396,15 @@ open_lock(struct cli *cli)
 	if (lk == NULL) {
 		int err = errno;
 
+		if (cli->path == NULL && (cli->lock.flags & DLOCK_TOKEN) &&
+		    err == ENOENT) {
+			warnx("cannot lock descriptor %d: --token needs the path "
+			    "of its file, for the token file beside it, and "
+			    "/proc/self/fd/%d leads to none (a pipe or socket, "
+			    "a file deleted or renamed, or no /proc)", cli->fd,
+			    cli->fd);
+			exit(EXIT_NOINPUT);
+		}
 		report_open_error(cli, err);
 		exit(descriptor_status(cli, err, exit_status_for_open(err)));
 	}
@@ -420,6 +452,27 @@ take_lock(struct cli *cli, dlock_t *lk)
 	exit(descriptor_status(cli, err, exit_status_for_lock(err)));
 }
 
+/*
+ * The token goes to the command in DLOCK_TOKEN, and with --print-token
+ * to stdout, before the command runs; a token that cannot be handed on
+ * is no use, so the lock is let go of then.
+ */
+static void
+pass_token(struct cli *cli, dlock_t *lk)
+{
+	char token[32];
+
+	snprintf(token, sizeof(token), "%" PRIu64, dlock_token(lk));
+	if (setenv("DLOCK_TOKEN", token, 1) < 0 || (cli->print_token &&
+	    (printf("%s\n", token) < 0 || fflush(stdout) == EOF))) {
+		warn("handing on token %s of lock %s", token, lock_name(cli));
+		forget_command();
+		dlock_unlock(lk);
+		dlock_close(lk);
+		exit(EXIT_OSERR);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -456,7 +509,9 @@ main(int argc, char **argv)
 		dlock_close(lk);
 		return 0;
 	}
-	if (cli.argv != NULL) {
+	/* The command must find its token in its environment, which is known
+	 * only once the lock is taken: its process is made after that. */
+	if (cli.argv != NULL && !(cli.lock.flags & DLOCK_TOKEN)) {
 		int rc = prepare_command(&cli, lk);
 
 		if (rc == -1) {
@@ -470,6 +525,8 @@ main(int argc, char **argv)
 		}
 	}
 	take_lock(&cli, lk);
+	if (cli.lock.flags & DLOCK_TOKEN)
+		pass_token(&cli, lk);
 	if (cli.argv == NULL) {
 		/* The descriptor form: the lock stays with the descriptor. */
 		dlock_close(lk);

@@ -102,6 +102,7 @@ exit_status_for_lock(int err)
 	case ENOTDIR:
 	case ELOOP:
 	case EACCES:
+	case EBADMSG:
 		return EXIT_NOINPUT;
 	case EROFS:
 	case ENOSPC:
@@ -135,6 +136,9 @@ lock_error_text(int err)
 		return "not a regular file or directory";
 	case EDEADLK:
 		return "this handle already holds it";
+	case EBADMSG:
+		return "its token file (the lock path with .token added) is "
+		    "not a regular file holding a token; it was left as it is";
 	case EEXIST:
 		return "it is an empty file, which may be the lock file of a "
 		    "kernel lock held on another host (kernel locks do not "

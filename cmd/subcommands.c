@@ -3,6 +3,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,14 @@
 /*
  * dlock status, dlock break and dlock probe: looking at a lock, or at the
  * filesystem under it, for a person or (with --json) for monitoring.
+ * dlock fence has its own file, fence.c.
  */
 
 #define SUB_USAGE \
 "usage: dlock status [-m method] [--stale secs] [--json] lockpath\n" \
 "       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
-"       dlock probe [--json] path\n"
+"       dlock probe [--json] path\n" \
+"       dlock fence [--token token] statefile\n"
 
 enum { OPT_JSON = 256, OPT_STALE };
 
@@ -57,7 +60,7 @@ int
 is_subcommand(const char *word)
 {
 	return strcmp(word, "status") == 0 || strcmp(word, "break") == 0 ||
-	    strcmp(word, "probe") == 0;
+	    strcmp(word, "probe") == 0 || strcmp(word, "fence") == 0;
 }
 
 static void
@@ -163,6 +166,9 @@ print_status_text(const struct sub *sub, const struct dlock_status *st)
 
 	printf("%s: %s (%s)\n", sub->path, st->state == DLOCK_FREE ? "free" :
 	    "held", dlock_method_name(st->method));
+	if (st->last_token > 0)
+		printf("  last token: %" PRIu64 " (in %s.token)\n",
+		    st->last_token, sub->path);
 	if (st->state == DLOCK_FREE)
 		return;
 	if (st->has_owner && o->pid > 0)
@@ -171,6 +177,8 @@ print_status_text(const struct sub *sub, const struct dlock_status *st)
 		    st->same_host ? " (this host)" : "");
 	if (st->has_owner && o->child > 0)
 		printf("  command: pid %d\n", (int)o->child);
+	if (st->has_owner && o->token > 0)
+		printf("  token:   %" PRIu64 "\n", o->token);
 	if (st->has_owner && o->time > 0)
 		print_since(o->time, st->same_host);
 	/* The lease is judged by the file server's clock, the one clock
@@ -194,10 +202,11 @@ print_status_json(const struct sub *sub, const struct dlock_status *st)
 	if (st->has_owner) {
 		printf(",\"owner\":{\"pid\":%d,\"host\":", (int)o->pid);
 		json_string(o->host);
-		printf(",\"child\":%d,\"since\":%lld,\"same_host\":%s}",
-		    (int)o->child, (long long)o->time,
-		    st->same_host ? "true" : "false");
+		printf(",\"child\":%d,\"since\":%lld,\"token\":%" PRIu64
+		    ",\"same_host\":%s}", (int)o->child, (long long)o->time,
+		    o->token, st->same_host ? "true" : "false");
 	}
+	printf(",\"last_token\":%" PRIu64, st->last_token);
 	if (st->age >= 0)
 		printf(",\"age\":%.3f", st->age);
 	printf(",\"stale\":%.3f,\"reason\":", st->stale);
@@ -311,6 +320,8 @@ run_subcommand(int argc, char **argv)
 {
 	struct sub sub;
 
+	if (strcmp(argv[0], "fence") == 0)
+		return run_fence(argc, argv);
 	memset(&sub, 0, sizeof(sub));
 	parse_sub(&sub, argc, argv);
 	if (strcmp(sub.name, "status") == 0)

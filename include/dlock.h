@@ -34,6 +34,8 @@ enum dlock_method {
 #define DLOCK_INTERRUPTIBLE	0x01	/* a signal ends a wait with EINTR */
 #define DLOCK_NOCREATE		0x02	/* fail with ENOENT if the file is missing */
 #define DLOCK_INHERIT		0x04	/* the descriptor survives exec() */
+#define DLOCK_TOKEN		0x08	/* each grant takes a fencing token;
+					   see dlock_token() */
 
 /*
  * Default lease, in seconds, after which a lock whose holder cannot be asked
@@ -84,6 +86,7 @@ struct dlock_owner {
 	uint64_t start;			/* process start, clock ticks after boot */
 	int64_t time;			/* acquired, seconds since the epoch */
 	char nonce[DLOCK_NONCE_LEN + 1];	/* hex */
+	uint64_t token;			/* its fencing token, 0 if none */
 };
 
 void dlock_options_init(struct dlock_options *opts);
@@ -116,6 +119,8 @@ struct dlock_status {
 				   file server's clock; -1 when unknown */
 	double stale;		/* the lease the age is judged against */
 	char reason[256];	/* one sentence: why that state */
+	uint64_t last_token;	/* the highest fencing token granted on
+				   the path (LOCKPATH.token), 0 if none */
 };
 
 int dlock_status(const char *path, const struct dlock_options *opts,
@@ -136,6 +141,10 @@ struct dlock_fsinfo {
 };
 
 int dlock_probe(const char *path, struct dlock_fsinfo *out);
+
+/* Fencing tokens: see dlock_token(3). */
+uint64_t dlock_token(const dlock_t *lk);
+int dlock_fence(const char *statefile, uint64_t token, uint64_t *highest);
 
 int dlock_fd(const dlock_t *lk);
 int dlock_fell_back(const dlock_t *lk);

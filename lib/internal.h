@@ -163,6 +163,10 @@ struct dlock {
 	int remote;		/* on a network filesystem: polls are round
 				   trips (namewait.c) */
 	struct quick_poll quick;	/* the wait going on, if any */
+
+	/* Fencing tokens (DLOCK_TOKEN): token.c. */
+	char *token_path;	/* LOCKPATH.token; NULL without DLOCK_TOKEN */
+	uint64_t token;		/* of the grant held, 0 if none */
 };
 
 /* wait.c */
@@ -232,6 +236,24 @@ int owner_alive(const struct dlock_owner *o);
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
+
+/* namelock.c: our record (lk->self) written over the one at the lock. */
+int rewrite_record(struct dlock *lk);
+
+/*
+ * token.c.  token_take() gives the lock just taken its token (lk->token);
+ * counter_read() and counter_replace() read and replace a file holding
+ * one decimal number, as the token file and dlock_fence()'s state file
+ * do: EBADMSG for one that is not a regular file holding a number,
+ * ECANCELED when replacing finds another value than the one it started
+ * from.  fd_path() is the path of an open file, ENOENT if it has none.
+ */
+char *token_path_for(const char *path);
+char *fd_path(int fd);
+int counter_read(const char *path, uint64_t *value);
+int counter_replace(const char *path, uint64_t was, uint64_t value,
+    mode_t mode);
+int token_take(struct dlock *lk);
 
 /* kernlocks.c */
 int kernel_lock_present(const char *path);

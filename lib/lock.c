@@ -30,7 +30,8 @@ static const struct method {
 	[DLOCK_MKDIR] = { &name_lock_ops, &mkdir_name_ops },
 };
 
-#define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT)
+#define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT | \
+	DLOCK_TOKEN)
 
 static int
 fcntl_setlk(int fd, int cmd, struct flock *fl)
@@ -184,6 +185,7 @@ handle_free(struct dlock *lk)
 	int saved = errno;
 
 	free(lk->path);
+	free(lk->token_path);
 	free(lk);
 	errno = saved;
 }
@@ -198,6 +200,9 @@ handle_setup(struct dlock *lk, const char *path)
 	}
 	lk->path = strdup(path);
 	if (lk->path == NULL)
+		return -1;
+	if ((lk->flags & DLOCK_TOKEN) &&
+	    (lk->token_path = token_path_for(path)) == NULL)
 		return -1;
 	if (lk->method == DLOCK_AUTO) {
 		lk->method = auto_method(lk, path);
@@ -258,6 +263,17 @@ dlock_open_fd(int fd, const struct dlock_options *opts)
 		return NULL;
 	}
 	lk->fd = fd;
+	/* A descriptor's token file is named after the file it is open on. */
+	if (lk->flags & DLOCK_TOKEN) {
+		char *path = fd_path(fd);
+
+		lk->token_path = path != NULL ? token_path_for(path) : NULL;
+		free(path);
+		if (lk->token_path == NULL) {
+			handle_free(lk);
+			return NULL;
+		}
+	}
 	if (use_method(lk, lk->method) < 0) {
 		handle_free(lk);
 		return NULL;
@@ -317,6 +333,24 @@ take(struct dlock *lk, int shared, double timeout)
 	return rc;
 }
 
+/*
+ * A grant without its token is no grant: the lock is let go of again
+ * (unless it was lost already), and the token's error is what the caller
+ * sees.
+ */
+static int
+let_go_of_grant(struct dlock *lk)
+{
+	int saved = errno;
+
+	if (lk->held)
+		lk->ops->unlock(lk);
+	lk->held = 0;
+	lk->token = 0;
+	errno = saved;
+	return -1;
+}
+
 int
 dlock_lock(dlock_t *lk, int operation, double timeout)
 {
@@ -332,11 +366,16 @@ dlock_lock(dlock_t *lk, int operation, double timeout)
 	}
 	if (operation & LOCK_NB)
 		timeout = 0;
+	/* A record published for this grant shows no earlier one's token. */
+	if (!lk->held)
+		lk->self.token = 0;
 	rc = take(lk, shared, timeout);
 	if (rc < 0 && fall_back_to_lockfile(lk) == 0)
 		rc = take(lk, shared, timeout);
 	if (rc == 0)
 		lk->held = kind;
+	if (rc == 0 && (lk->flags & DLOCK_TOKEN) && token_take(lk) < 0)
+		return let_go_of_grant(lk);
 	return rc;
 }
 
@@ -346,6 +385,7 @@ dlock_unlock(dlock_t *lk)
 	if (lk->ops->unlock(lk) < 0)
 		return -1;
 	lk->held = 0;
+	lk->token = 0;
 	return 0;
 }
 

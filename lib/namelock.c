@@ -457,7 +457,7 @@ name_heartbeat(struct dlock *lk)
  * rename would keep the directory from ever being removed.  One name per
  * lock, so such a leftover is not joined by more.
  */
-static int
+int
 rewrite_record(struct dlock *lk)
 {
 	char record[DLOCK_RECORD_MAX + 1], *tmp;

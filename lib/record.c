@@ -88,6 +88,8 @@ static const struct field fields[] = {
 	    0, 0, NULL },
 	{ "cstart", FIELD_U64, offsetof(struct dlock_owner, child_start), 0,
 	    0, 0, NULL },
+	{ "token", FIELD_U64, offsetof(struct dlock_owner, token), 0,
+	    0, 0, NULL },
 };
 
 #define FIELD_COUNT	(sizeof(fields) / sizeof(fields[0]))
@@ -156,7 +158,7 @@ static int owner_is_writable(const struct dlock_owner *o)
 
 int record_format(const struct dlock_owner *o, char *buf, size_t size)
 {
-	char child[64] = "";
+	char child[64] = "", token[32] = "";
 	int n;
 
 	if (!owner_is_writable(o)) {
@@ -171,10 +173,15 @@ int record_format(const struct dlock_owner *o, char *buf, size_t size)
 	else if (o->child_start > 0)
 		snprintf(child, sizeof(child), " cstart=%" PRIu64,
 		    o->child_start);
+	/* Before the nonce, which is required and of fixed length: a record
+	 * cut inside the token's digits then lacks it and is invalid, where
+	 * one cut after the nonce would read as a smaller token. */
+	if (o->token > 0)
+		snprintf(token, sizeof(token), " token=%" PRIu64, o->token);
 	n = snprintf(buf, size, V1_TAG " method=%s pid=%d host=%s boot=%s"
 	    " pidns=%" PRIu64 " start=%" PRIu64 " time=%" PRId64
-	    " nonce=%s%s\n", o->method, (int)o->pid, o->host, o->boot,
-	    o->pidns, o->start, o->time, o->nonce, child);
+	    "%s nonce=%s%s\n", o->method, (int)o->pid, o->host, o->boot,
+	    o->pidns, o->start, o->time, token, o->nonce, child);
 	if (n < 0)
 		return -1;
 	if ((size_t)n >= size || n > DLOCK_RECORD_MAX) {

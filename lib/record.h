@@ -9,9 +9,10 @@
  * A v1 record is one line, at most DLOCK_RECORD_MAX bytes with its newline:
  *
  *   dlock/1 method=lockfile pid=4242 host=build7 boot=<boot id>
- *       pidns=4026531836 start=123456 time=1763712000 nonce=<32 hex> child=4243
+ *       pidns=4026531836 start=123456 time=1763712000 token=17
+ *       nonce=<32 hex> child=4243
  *
- * (one line; child= only when non-zero).  Every call returns 0 (or a length)
+ * (one line; token= and child= only when non-zero).  Every call returns 0 (or a length)
  * on success and -1 with errno set on failure.
  */
 
@@ -52,12 +53,13 @@ int record_format(const struct dlock_owner *o, char *buf, size_t size);
  *   single "\n"; no other whitespace, no "\r", no NUL, nothing after the
  *   newline, at most DLOCK_RECORD_MAX bytes in all.  Keys are [a-z0-9_]+;
  *   values are printable ASCII other than space, possibly empty.
- *   Required: method pid host boot pidns start time nonce; optional: child.
+ *   Required: method pid host boot pidns start time nonce; optional: child,
+ *   cstart, token (the holder's fencing token, 0 = none; see token.c).
  *   A known key given twice is invalid; unknown keys are ignored, however
  *   often they appear.  Numbers are canonical decimal: digits only, no sign,
  *   no leading zero (so "007" is invalid, "0" is "0"), range-checked:
- *   pid 1..INT_MAX, child 0..INT_MAX (0 = none), pidns and start
- *   0..UINT64_MAX, time 0..INT64_MAX.  method is "lockfile" or "mkdir";
+ *   pid 1..INT_MAX, child 0..INT_MAX (0 = none), pidns, start, cstart and
+ *   token 0..UINT64_MAX, time 0..INT64_MAX.  method is "lockfile" or "mkdir";
  *   host, boot and nonce as for record_format().  An empty boot means the
  *   writer did not know its boot id: no two empty boot ids prove one host.
  *

@@ -155,6 +155,19 @@ look_and_judge(struct dlock *lk, struct lock_look *look,
 	return 0;
 }
 
+/* The last token granted at path, if its token file shows one. */
+static void
+look_at_token(const char *path, struct dlock_status *out)
+{
+	char *token_path = token_path_for(path);
+	int saved = errno;
+
+	if (token_path != NULL && counter_read(token_path, &out->last_token) < 0)
+		out->last_token = 0;
+	free(token_path);
+	errno = saved;
+}
+
 int
 dlock_status(const char *path, const struct dlock_options *opts,
     struct dlock_status *out)
@@ -178,10 +191,13 @@ dlock_status(const char *path, const struct dlock_options *opts,
 		out->stale = opts != NULL && opts->stale > 0 ? opts->stale :
 		    DLOCK_STALE_DEFAULT;
 		snprintf(out->reason, sizeof(out->reason), "no lock file");
+		look_at_token(path, out);
 		return 0;
 	}
 	rc = look_and_judge(lk, &look, out);
 	dlock_close(lk);
+	if (rc == 0)
+		look_at_token(path, out);
 	return rc;
 }
 

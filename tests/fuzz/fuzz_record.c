@@ -24,7 +24,8 @@ static int owners_equal(const struct dlock_owner *a,
 	    a->child_start == b->child_start &&
 	    strcmp(a->host, b->host) == 0 && strcmp(a->boot, b->boot) == 0 &&
 	    a->pidns == b->pidns && a->start == b->start &&
-	    a->time == b->time && strcmp(a->nonce, b->nonce) == 0;
+	    a->time == b->time && a->token == b->token &&
+	    strcmp(a->nonce, b->nonce) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
