@@ -180,6 +180,10 @@ report_lock_error(const struct cli *cli, int err)
 	if (err == EBADF && cli->operation == LOCK_EX)
 		warnx("cannot lock %s: it is open read-only, and an exclusive "
 		    "fcntl lock needs write access (use -s, or -m flock)", what);
+	else if (err == EBADMSG && cli->path != NULL)
+		warnx("cannot lock %s: its token file '%s.token' is not a "
+		    "regular file holding a token; it was left as it is", what,
+		    cli->path);
 	else if (err == EOPNOTSUPP && cli->operation == LOCK_SH)
 		warnx("cannot lock %s: shared locks need a kernel lock method "
 		    "(fcntl or flock); this path uses a lockfile", what);

@@ -160,17 +160,10 @@ print_since(int64_t t, int same_host)
 }
 
 static void
-print_status_text(const struct sub *sub, const struct dlock_status *st)
+print_holder_text(const struct dlock_status *st)
 {
 	const struct dlock_owner *o = &st->owner;
 
-	printf("%s: %s (%s)\n", sub->path, st->state == DLOCK_FREE ? "free" :
-	    "held", dlock_method_name(st->method));
-	if (st->last_token > 0)
-		printf("  last token: %" PRIu64 " (in %s.token)\n",
-		    st->last_token, sub->path);
-	if (st->state == DLOCK_FREE)
-		return;
 	if (st->has_owner && o->pid > 0)
 		printf("  owner:   pid %d%s%s%s\n", (int)o->pid,
 		    o->host[0] != '\0' ? " on " : "", o->host,
@@ -187,6 +180,19 @@ print_status_text(const struct sub *sub, const struct dlock_status *st)
 		printf("  refreshed: %.0f s ago, by the file server's clock\n",
 		    st->age);
 	printf("  holder:  %s: %s\n", state_name(st->state), st->reason);
+}
+
+static void
+print_status_text(const struct sub *sub, const struct dlock_status *st)
+{
+	printf("%s: %s (%s)\n", sub->path, st->state == DLOCK_FREE ? "free" :
+	    "held", dlock_method_name(st->method));
+	if (st->state != DLOCK_FREE)
+		print_holder_text(st);
+	/* Kept beside the lock, whatever its method, while it is free too. */
+	if (st->last_token > 0)
+		printf("  last token: %" PRIu64 " (in %s.token)\n",
+		    st->last_token, sub->path);
 }
 
 static void

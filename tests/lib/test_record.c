@@ -106,6 +106,17 @@ static const struct parse_case parse_cases[] = {
 	BAD("child leading zero", VALID " child=01"),
 	BAD("child empty", VALID " child="),
 
+	V1_OK("v1 with a token", TAG METHOD PID HOST BOOT PIDNS START TIME
+	    " token=17" NONCE "\n"),
+	V1_OK("v1 token UINT64_MAX", VALID " token=18446744073709551615"),
+	BAD("token UINT64_MAX+1", VALID " token=18446744073709551616"),
+	BAD("token twice", VALID " token=1 token=2"),
+	BAD("token leading zero", VALID " token=017"),
+	BAD("token negative", VALID " token=-1"),
+	BAD("token empty", VALID " token="),
+	BAD("cut inside the token, before the nonce", TAG METHOD PID HOST BOOT
+	    PIDNS START TIME " token=1"),
+
 	OK("pidns 0", TAG METHOD PID HOST BOOT " pidns=0" START TIME NONCE,
 	    DLOCK_RECORD_V1, 4242, 0),
 	V1_OK("pidns UINT64_MAX", TAG METHOD PID HOST BOOT
@@ -473,7 +484,26 @@ static int owners_equal(const struct dlock_owner *a,
 	    a->pid == b->pid && a->child == b->child &&
 	    strcmp(a->host, b->host) == 0 && strcmp(a->boot, b->boot) == 0 &&
 	    a->pidns == b->pidns && a->start == b->start &&
-	    a->time == b->time && strcmp(a->nonce, b->nonce) == 0;
+	    a->time == b->time && a->token == b->token &&
+	    strcmp(a->nonce, b->nonce) == 0;
+}
+
+/* The token comes before the nonce, so that a cut inside it is invalid. */
+static void test_format_token(void)
+{
+	static const char want[] = TAG METHOD PID HOST BOOT PIDNS START TIME
+	    " token=17" NONCE "\n";
+	char buf[DLOCK_RECORD_MAX + 1];
+	struct dlock_owner o, back;
+	int n;
+
+	example_owner(&o);
+	o.token = 17;
+	n = record_format(&o, buf, sizeof(buf));
+	CHECK(n == (int)sizeof(want) - 1 && strcmp(buf, want) == 0,
+	    "format with a token: got %d \"%s\"", n, buf);
+	CHECK(record_parse(buf, (size_t)n, &back) == 0 && back.token == 17,
+	    "a formatted token reads back");
 }
 
 static void test_format(void)
@@ -780,6 +810,7 @@ int main(void)
 	test_parse_truncations();
 	test_version();
 	test_format();
+	test_format_token();
 	test_format_invalid();
 	test_round_trips();
 	test_record_self();
