@@ -8,7 +8,7 @@ _dlock_methods="auto fcntl flock lockfile mkdir"
 _dlock_options="-s --shared -x -e --exclusive -u --unlock -n --nb --nonblocking --nonblock
 	-w --wait --timeout -E --conflict-exit-code -o --close -F --no-fork
 	-m --method --fcntl --start --length --fd --stale --heartbeat --verbose
-	-h --help -V --version"
+	--token --print-token -h --help -V --version"
 
 # Options whose value is the next word.
 _dlock_takes_value() {
@@ -36,11 +36,14 @@ _dlock_subcommand() {
 		return ;;
 	--stale)
 		return ;;
+	--token)
+		[[ $sub == fence ]] && return ;;
 	esac
 	case $sub in
 	status) opts="-m --method --stale --json -h --help" ;;
 	break) opts="-f --force -m --method --stale -h --help" ;;
 	probe) opts="--json -h --help" ;;
+	fence) opts="--token -h --help" ;;
 	esac
 	if [[ $cur == -* ]]; then
 		# shellcheck disable=SC2207
@@ -56,7 +59,7 @@ _dlock() {
 
 	COMPREPLY=()
 	case ${COMP_WORDS[1]-} in
-	status | break | probe)
+	status | break | probe | fence)
 		if ((COMP_CWORD > 1)); then
 			_dlock_subcommand "${COMP_WORDS[1]}" "$cur" "$prev"
 			return
@@ -117,7 +120,7 @@ _dlock() {
 	elif ((COMP_CWORD == 1)); then
 		_dlock_files "$cur"
 		# shellcheck disable=SC2207
-		COMPREPLY+=($(compgen -W "status break probe" -- "$cur"))
+		COMPREPLY+=($(compgen -W "status break probe fence" -- "$cur"))
 	else
 		_dlock_files "$cur"
 	fi

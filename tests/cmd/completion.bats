@@ -65,6 +65,8 @@ complete_words() {
 	[ "$(complete_words dlock break -f)" = -f ]
 	[ -z "$(complete_words dlock break --j)" ]
 	[ -z "$(complete_words dlock probe -f)" ]
+	[ "$(complete_words dlock fence --t)" = --token ]
+	[ -z "$(complete_words dlock fence --j)" ]
 }
 
 @test "after the lock path come -c, -- and the command, then the command's arguments" {

@@ -60,7 +60,7 @@ words() {
 @test "the usage of each subcommand is its line of the SYNOPSIS" {
 	need_or_skip mandoc
 	section "$MAN/dlock.1" SYNOPSIS | words >"$T/synopsis"
-	for sub in status break probe; do
+	for sub in status break probe fence; do
 		"$DLOCK" "$sub" --help | grep " $sub " | sed 's/^usage: //' | words >"$T/usage"
 		[ -s "$T/usage" ]
 		grep -qxF -f "$T/usage" "$T/synopsis"
