@@ -59,22 +59,30 @@
  * such round means another update was made, so they are few. */
 #define MAX_ROUNDS	1000
 
-char *
-token_path_for(const char *path)
+/* path with suffix added, in memory of its own. */
+static char *
+suffixed(const char *path, const char *suffix)
 {
-	size_t n = strlen(path);
+	size_t n = strlen(path), m = strlen(suffix);
 	char *s;
 
-	if (n + sizeof(TOKEN_SUFFIX) > PATH_MAX) {
+	if (n + m + 1 > PATH_MAX) {
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	s = malloc(n + sizeof(TOKEN_SUFFIX));
+	s = malloc(n + m + 1);
 	if (s == NULL)
 		return NULL;
 	memcpy(s, path, n);
-	memcpy(s + n, TOKEN_SUFFIX, sizeof(TOKEN_SUFFIX));
+	memcpy(s + n, suffix, m);
+	s[n + m] = '\0';
 	return s;
+}
+
+char *
+token_path_for(const char *path)
+{
+	return suffixed(path, TOKEN_SUFFIX);
 }
 
 /*
@@ -174,7 +182,9 @@ open_counter(const char *path, int flags, mode_t mode)
 	}
 	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
 	    mode);
-	return fd < 0 ? counter_open_error() : fd;
+	if (fd < 0)
+		return counter_open_error();
+	return fd;
 }
 
 /* A missing file reads as 0, and its bits as none (*perm = 0). */
@@ -205,19 +215,6 @@ counter_read(const char *path, uint64_t *value)
 	return read_counter_at(path, value, &perm);
 }
 
-static char *
-new_path_for(const char *path)
-{
-	size_t n = strlen(path);
-	char *s = malloc(n + sizeof(NEW_SUFFIX));
-
-	if (s == NULL)
-		return NULL;
-	memcpy(s, path, n);
-	memcpy(s + n, NEW_SUFFIX, sizeof(NEW_SUFFIX));
-	return s;
-}
-
 /*
  * Writes value into path.new and renames it over path, if path still
  * holds was (see the top of the file); ECANCELED if it holds another.
@@ -234,7 +231,7 @@ counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
 	int fd, rc, len, saved;
 
 	len = snprintf(line, sizeof(line), "%" PRIu64 "\n", value);
-	tmp = new_path_for(path);
+	tmp = suffixed(path, NEW_SUFFIX);
 	if (tmp == NULL)
 		return -1;
 	if (unlink(tmp) < 0 && errno != ENOENT) {
@@ -316,7 +313,7 @@ static int
 update_if_current(struct dlock *lk, int fd)
 {
 	struct stat held, now;
-	uint64_t was, next = 0;
+	uint64_t was = 0, next = 0;
 	int cur, rc;
 
 	if (fstat(fd, &held) < 0)
@@ -377,7 +374,7 @@ kernel_token(struct dlock *lk)
 static int
 name_token(struct dlock *lk)
 {
-	uint64_t was, next;
+	uint64_t was = 0, next = 0;
 
 	if (counter_read(lk->token_path, &was) < 0 ||
 	    next_value(was, &next) < 0)
