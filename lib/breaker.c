@@ -23,6 +23,15 @@
 #define BREAKER_STALE 30
 
 /*
+ * The clear lock is held for the microseconds between a check and an
+ * unlink, so one older than this was left by a process killed there.
+ * Judging it by BREAKER_STALE would hold up every breaker, and with it
+ * every release past the lease and every fencing token of the lock, for
+ * half a minute.
+ */
+#define CLEAR_STALE 2
+
+/*
  * The breaker appears with its record already in it (publish.c), so a
  * process killed at any moment leaves a breaker that names it, which
  * clear_dead_breaker() removes at once, never an empty one that only its
@@ -114,7 +123,7 @@ clear_dead_breaker(struct dlock *lk)
 	if (cfd < 0) {
 		if (errno == EEXIST && lstat(clear, &again) == 0 &&
 		    server_now(lk->dir, &now) == 0 &&
-		    now.tv_sec - again.st_mtim.tv_sec > BREAKER_STALE)
+		    now.tv_sec - again.st_mtim.tv_sec > CLEAR_STALE)
 			unlink(clear);
 		close(fd);
 		return;
