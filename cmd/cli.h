@@ -57,6 +57,11 @@ int run_command(struct cli *cli, dlock_t *lk);
 int is_subcommand(const char *word);
 int run_subcommand(int argc, char **argv);
 
+/* The subcommands' usage; an error in their command line, and exit 64. */
+void sub_usage(FILE *to);
+__attribute__((noreturn, format(printf, 1, 2))) void
+sub_usage_error(const char *fmt, ...);
+
 /* fence.c: dlock fence */
 int run_fence(int argc, char **argv);
 

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,25 +18,11 @@
  * (dlock_fence()).
  */
 
-#define FENCE_USAGE "usage: dlock fence [--token token] statefile\n"
-
 static const struct option fence_options[] = {
 	{ "token", required_argument, NULL, 't' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
-
-__attribute__((noreturn, format(printf, 1, 2))) static void
-fence_usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vwarnx(fmt, ap);
-	va_end(ap);
-	fputs(FENCE_USAGE, stderr);
-	exit(EXIT_USAGE);
-}
 
 /* A token: decimal digits only, 1 to UINT64_MAX. */
 static uint64_t
@@ -50,12 +35,12 @@ token_arg(const char *what, const char *value)
 		unsigned digit = (unsigned)(*p - '0');
 
 		if (v > (UINT64_MAX - digit) / 10)
-			fence_usage_error("%s '%s': out of range (at most %"
+			sub_usage_error("%s '%s': out of range (at most %"
 			    PRIu64 ")", what, value, UINT64_MAX);
 		v = v * 10 + digit;
 	}
 	if (p == value || *p != '\0' || v == 0)
-		fence_usage_error("%s '%s': not a token (a whole number from "
+		sub_usage_error("%s '%s': not a token (a whole number from "
 		    "1, as dlock --token gives)", what, value);
 	return v;
 }
@@ -75,22 +60,22 @@ run_fence(int argc, char **argv)
 			given = optarg;
 			break;
 		case 'h':
-			fputs(FENCE_USAGE, stdout);
+			sub_usage(stdout);
 			exit(0);
 		default:
-			fence_usage_error("fence: unrecognized option or missing "
+			sub_usage_error("fence: unrecognized option or missing "
 			    "value: '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
-		fence_usage_error("fence takes exactly one state file");
+		sub_usage_error("fence takes exactly one state file");
 	path = argv[optind];
 	if (given != NULL) {
 		token = token_arg("--token", given);
 	} else {
 		given = getenv("DLOCK_TOKEN");
 		if (given == NULL)
-			fence_usage_error("fence: no token: run it under "
+			sub_usage_error("fence: no token: run it under "
 			    "dlock --token, which sets DLOCK_TOKEN, or give "
 			    "--token");
 		token = token_arg("DLOCK_TOKEN", given);

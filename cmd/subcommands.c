@@ -44,7 +44,13 @@ struct sub {
 	const char *path;
 };
 
-__attribute__((noreturn, format(printf, 1, 2))) static void
+void
+sub_usage(FILE *to)
+{
+	fputs(SUB_USAGE, to);
+}
+
+void
 sub_usage_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -52,7 +58,7 @@ sub_usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vwarnx(fmt, ap);
 	va_end(ap);
-	fputs(SUB_USAGE, stderr);
+	sub_usage(stderr);
 	exit(EXIT_USAGE);
 }
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -96,4 +97,23 @@ parent_dir(const char *path, char *dir, size_t size)
 	memcpy(dir, path, len);
 	dir[len] = '\0';
 	return 0;
+}
+
+int
+replace_with(int fd, int rc, const char *tmp, const char *path)
+{
+	int saved = errno;
+
+	if (fd >= 0 && close(fd) < 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc == 0 && rename(tmp, path) < 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc < 0 && fd >= 0)
+		unlink(tmp);
+	errno = saved;
+	return rc;
 }

@@ -237,8 +237,10 @@ int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
 
-/* namelock.c: our record (lk->self) written over the one at the lock. */
+/* namelock.c: our record (lk->self) written over the one at the lock;
+ * a and b in one string of its own (ENAMETOOLONG past PATH_MAX). */
 int rewrite_record(struct dlock *lk);
+char *joined(const char *a, const char *b);
 
 /*
  * token.c.  token_take() gives the lock just taken its token (lk->token);
@@ -280,6 +282,13 @@ ssize_t read_full(int fd, char *buf, size_t size);
 ssize_t read_file(const char *path, int flags, char *buf, size_t size);
 /* Writes all of buf; a short write is retried, so -1 carries the cause. */
 int write_all(int fd, const char *buf, size_t len);
+/*
+ * Ends the replacement of path by the new file tmp, open at fd (-1 if it
+ * could not be made) and written with result rc (0 or -1, errno set):
+ * closes it and, if all went well, renames it over path, else removes
+ * it.  Returns 0, or -1 with the errno of the first failure.
+ */
+int replace_with(int fd, int rc, const char *tmp, const char *path);
 /* dirname(3) without writing into path; ENAMETOOLONG if dir is too small. */
 int parent_dir(const char *path, char *dir, size_t size);
 

@@ -29,7 +29,7 @@
 #define LOCAL_POLL_CAP_NS (25 * 1000000L)
 #define NETWORK_POLL_CAP_NS (500 * 1000000L)
 
-static char *
+char *
 joined(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
@@ -473,17 +473,8 @@ rewrite_record(struct dlock *lk)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    lk->mode & 0666);
 	rc = fd < 0 ? -1 : write_all(fd, record, (size_t)len);
+	rc = replace_with(fd, rc, tmp, lk->record_path);
 	saved = errno;
-	if (fd >= 0 && close(fd) < 0 && rc == 0) {
-		rc = -1;
-		saved = errno;
-	}
-	if (rc == 0 && rename(tmp, lk->record_path) < 0) {
-		rc = -1;
-		saved = errno;
-	}
-	if (rc < 0 && fd >= 0)
-		unlink(tmp);
 	free(tmp);
 	errno = saved;
 	return rc;

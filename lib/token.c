@@ -59,30 +59,10 @@
  * such round means another update was made, so they are few. */
 #define MAX_ROUNDS	1000
 
-/* path with suffix added, in memory of its own. */
-static char *
-suffixed(const char *path, const char *suffix)
-{
-	size_t n = strlen(path), m = strlen(suffix);
-	char *s;
-
-	if (n + m + 1 > PATH_MAX) {
-		errno = ENAMETOOLONG;
-		return NULL;
-	}
-	s = malloc(n + m + 1);
-	if (s == NULL)
-		return NULL;
-	memcpy(s, path, n);
-	memcpy(s + n, suffix, m);
-	s[n + m] = '\0';
-	return s;
-}
-
 char *
 token_path_for(const char *path)
 {
-	return suffixed(path, TOKEN_SUFFIX);
+	return joined(path, TOKEN_SUFFIX);
 }
 
 /*
@@ -231,7 +211,7 @@ counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
 	int fd, rc, len, saved;
 
 	len = snprintf(line, sizeof(line), "%" PRIu64 "\n", value);
-	tmp = suffixed(path, NEW_SUFFIX);
+	tmp = joined(path, NEW_SUFFIX);
 	if (tmp == NULL)
 		return -1;
 	if (unlink(tmp) < 0 && errno != ENOENT) {
@@ -254,17 +234,8 @@ counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
 	/* Another user's bits may not be ours to set: EPERM keeps ours. */
 	if (rc == 0 && perm != 0 && fchmod(fd, perm) < 0 && errno != EPERM)
 		rc = -1;
+	rc = replace_with(fd, rc, tmp, path);
 	saved = errno;
-	if (fd >= 0 && close(fd) < 0 && rc == 0) {
-		rc = -1;
-		saved = errno;
-	}
-	if (rc == 0 && rename(tmp, path) < 0) {
-		rc = -1;
-		saved = errno;
-	}
-	if (rc < 0 && fd >= 0)
-		unlink(tmp);
 	free(tmp);
 	errno = saved;
 	return rc;

@@ -150,6 +150,15 @@ race_on_both_hosts() {
 	fi
 }
 
+# failures_of PID...: waits for each, and prints how many exited non-zero.
+failures_of() {
+	local pid failed=0
+	for pid in "$@"; do
+		wait "$pid" || failed=$((failed + 1))
+	done
+	echo "$failed"
+}
+
 flock_is_free() {
 	timeout -k 2 10 "$on_host" "$1" flock -n "$2" true
 }

@@ -26,7 +26,7 @@ host_dir() {
 # notes a token not above it, and writes its own; every token is also
 # logged on this machine, one log per host, to count repeats.
 tokens_across_hosts() {
-	local method=$1 workers=$2 rounds=$3 pids=() pid h i failed=0
+	local method=$1 workers=$2 rounds=$3 pids=() h i failed
 	local tmp=$BATS_TEST_TMPDIR grants repeats
 	echo 0 >"$work_a/last"
 	: >"$tmp/not-above"
@@ -50,9 +50,7 @@ tokens_across_hosts() {
 			pids+=("$!")
 		done
 	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" || failed=$((failed + 1))
-	done
+	failed=$(failures_of "${pids[@]}")
 	grants=$(cat "$tmp/log.A" "$tmp/log.B" | wc -l)
 	repeats=$(cat "$tmp/log.A" "$tmp/log.B" | sort -n | uniq -d | wc -l)
 	note "$method across two hosts: $grants grants of $((2 * workers * rounds))" \
@@ -91,9 +89,7 @@ tokens_across_hosts() {
 			pids+=("$!")
 		done
 	done
-	for i in "${pids[@]}"; do
-		wait "$i"
-	done
+	[ "$(failures_of "${pids[@]}")" -eq 0 ]
 	note "fcntl -s across two hosts: $(cat "$tmp"/shared.* | wc -l) shared grants," \
 	    "$(cat "$tmp"/shared.* | sort -n | uniq -d | wc -l) repeats"
 	[ "$(cat "$tmp"/shared.* | wc -l)" -eq 40 ]
@@ -115,9 +111,7 @@ tokens_across_hosts() {
 			done' sh "$DLOCK" "$(host_dir "$h")" "$tmp/accepted.$h" &
 		pids+=("$!")
 	done
-	for h in "${pids[@]}"; do
-		wait "$h"
-	done
+	[ "$(failures_of "${pids[@]}")" -eq 0 ]
 	highest=$(cat "$tmp"/accepted.* | sort -n | tail -n 1)
 	note "fence across two hosts: $(cat "$tmp"/accepted.* | wc -l) of 30 accepted," \
 	    "state $(cat "$work_a/state"), highest accepted $highest"
