@@ -196,11 +196,39 @@ counter_read(const char *path, uint64_t *value)
 }
 
 /*
+ * Makes the rename into the directory of path survive a crash of the
+ * machine: a token granted and then lost with the rename would be
+ * granted again after the reboot.  A filesystem that cannot flush a
+ * directory (EINVAL) makes its renames stable by itself, as an NFS
+ * server does before it answers.
+ */
+static int
+sync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	int fd, rc;
+
+	if (parent_dir(path, dir, sizeof(dir)) < 0)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	if (rc < 0 && errno == EINVAL)
+		rc = 0;
+	if (rc < 0)
+		return fail_closing(fd, errno);
+	close(fd);
+	return 0;
+}
+
+/*
  * Writes value into path.new and renames it over path, if path still
  * holds was (see the top of the file); ECANCELED if it holds another.
  * The new file gets the old one's permission bits, or mode (less the
- * umask) if there was none.  It is flushed first: a file server that
- * crashes must not keep the name and lose the data.
+ * umask) if there was none.  It is flushed first, and the directory
+ * after the rename: a machine or file server that crashes must keep
+ * the name and the data, or neither.
  */
 int
 counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
@@ -235,6 +263,8 @@ counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
 	if (rc == 0 && perm != 0 && fchmod(fd, perm) < 0 && errno != EPERM)
 		rc = -1;
 	rc = replace_with(fd, rc, tmp, path);
+	if (rc == 0)
+		rc = sync_dir_of(path);
 	saved = errno;
 	free(tmp);
 	errno = saved;
