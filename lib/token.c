@@ -352,9 +352,11 @@ kernel_token(struct dlock *lk)
 		if (fd < 0)
 			return -1;
 		rc = lock_counter(lk, fd);
+		/* A network filesystem can refuse a lock on a file that was
+		 * replaced meanwhile: the one at the name is another. */
 		if (rc == 0)
 			rc = update_if_current(lk, fd);
-		else if (errno == ESTALE)
+		else if (errno == ESTALE || errno == ENOENT)
 			rc = 1;
 		saved = errno;
 		close(fd);

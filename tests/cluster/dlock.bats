@@ -39,7 +39,7 @@ count_updates() {
 			pids+=("$!")
 		done
 	done
-	[ "$(failures_of "${pids[@]}")" -eq 0 ]
+	wait_all "${pids[@]}"
 }
 
 host_dir() {

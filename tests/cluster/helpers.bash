@@ -150,13 +150,15 @@ race_on_both_hosts() {
 	fi
 }
 
-# failures_of PID...: waits for each, and prints how many exited non-zero.
-failures_of() {
+# wait_all PID...: waits for each of these children of the calling shell
+# (never from a subshell, which cannot wait for them); fails if any of
+# them exited non-zero.
+wait_all() {
 	local pid failed=0
 	for pid in "$@"; do
 		wait "$pid" || failed=$((failed + 1))
 	done
-	echo "$failed"
+	[ "$failed" -eq 0 ]
 }
 
 flock_is_free() {

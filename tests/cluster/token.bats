@@ -50,7 +50,8 @@ tokens_across_hosts() {
 			pids+=("$!")
 		done
 	done
-	failed=$(failures_of "${pids[@]}")
+	failed=0
+	wait_all "${pids[@]}" || failed=1
 	grants=$(cat "$tmp/log.A" "$tmp/log.B" | wc -l)
 	repeats=$(cat "$tmp/log.A" "$tmp/log.B" | sort -n | uniq -d | wc -l)
 	note "$method across two hosts: $grants grants of $((2 * workers * rounds))" \
@@ -63,16 +64,16 @@ tokens_across_hosts() {
 	[ "$(cat "$work_a/lock.token")" -eq "$grants" ]
 }
 
-@test "lockfile: tokens strictly increase across the two hosts, 2 processes on each" {
-	tokens_across_hosts lockfile 2 10
+@test "lockfile: tokens strictly increase across the two hosts, 3 processes on each" {
+	tokens_across_hosts lockfile 3 8
 }
 
-@test "fcntl: tokens strictly increase across the two hosts, 2 processes on each" {
-	tokens_across_hosts fcntl 2 10
+@test "fcntl: tokens strictly increase across the two hosts, 3 processes on each" {
+	tokens_across_hosts fcntl 3 8
 }
 
-@test "flock: tokens strictly increase across the two hosts, 2 processes on each" {
-	tokens_across_hosts flock 2 10
+@test "flock: tokens strictly increase across the two hosts, 3 processes on each" {
+	tokens_across_hosts flock 3 8
 }
 
 @test "fcntl shared grants on both hosts get distinct tokens" {
@@ -89,7 +90,7 @@ tokens_across_hosts() {
 			pids+=("$!")
 		done
 	done
-	[ "$(failures_of "${pids[@]}")" -eq 0 ]
+	wait_all "${pids[@]}"
 	note "fcntl -s across two hosts: $(cat "$tmp"/shared.* | wc -l) shared grants," \
 	    "$(cat "$tmp"/shared.* | sort -n | uniq -d | wc -l) repeats"
 	[ "$(cat "$tmp"/shared.* | wc -l)" -eq 40 ]
@@ -111,7 +112,7 @@ tokens_across_hosts() {
 			done' sh "$DLOCK" "$(host_dir "$h")" "$tmp/accepted.$h" &
 		pids+=("$!")
 	done
-	[ "$(failures_of "${pids[@]}")" -eq 0 ]
+	wait_all "${pids[@]}"
 	highest=$(cat "$tmp"/accepted.* | sort -n | tail -n 1)
 	note "fence across two hosts: $(cat "$tmp"/accepted.* | wc -l) of 30 accepted," \
 	    "state $(cat "$work_a/state"), highest accepted $highest"
