@@ -32,7 +32,7 @@ check_and_record(const char *statefile, uint64_t token, uint64_t *highest)
 	if (token == seen)
 		return 0;
 	*highest = token;
-	return counter_replace(statefile, seen, token, 0666);
+	return counter_replace(statefile, &seen, token, 0666);
 }
 
 int

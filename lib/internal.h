@@ -247,14 +247,14 @@ char *joined(const char *a, const char *b);
  * counter_read() and counter_replace() read and replace a file holding
  * one decimal number, as the token file and dlock_fence()'s state file
  * do: EBADMSG for one that is not a regular file holding a number,
- * ECANCELED when replacing finds another value than the one it started
- * from.  fd_path() is the path of an open file, ENOENT if it has none.
+ * ECANCELED when replacing finds another value than the one expected.
+ * fd_path() is the path of an open file, ENOENT if it has none.
  */
 char *token_path_for(const char *path);
 char *fd_path(int fd);
 int counter_read(const char *path, uint64_t *value);
-int counter_replace(const char *path, uint64_t was, uint64_t value,
-    mode_t mode);
+int counter_replace(const char *path, const uint64_t *expect,
+    uint64_t value, mode_t mode);
 int token_take(struct dlock *lk);
 
 /* kernlocks.c */

@@ -43,10 +43,17 @@
  * holder of the lock on the file at the name ever renames, so one
  * updater at a time passes that check.
  *
- * Before the rename the value is read once more, and a file that holds
- * anything but what this update started from is never replaced: the
- * stored value never goes down, even when a breaker lock older than its
- * limit was cleared under a paused holder.
+ * Before the rename of a name lock's update the value is read once more
+ * (the kernel lock on the token file leaves nothing to check, and reading
+ * through another descriptor would drop a classic fcntl lock), and a
+ * file that holds
+ * anything but what this update started from is never replaced, so the
+ * stored value does not go down even when the serialization failed: a
+ * holder paused for longer than the breaker lock's limit (30 s) while it
+ * held it, whose breaker and then lock were taken over meanwhile, finds
+ * the value moved on and fails with DLOCK_ELOST.  Only a pause that
+ * falls exactly between that read and the rename escapes the check; no
+ * scheme built on a lease can close that instant.
  */
 
 #define TOKEN_SUFFIX	".token"
@@ -80,16 +87,19 @@ fd_path(int fd)
 
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, target, sizeof(target));
-	if (n < 0 || (size_t)n >= sizeof(target) || target[0] != '/' ||
-	    fstat(fd, &by_fd) < 0) {
-		if (n >= 0 && (size_t)n >= sizeof(target))
-			errno = ENAMETOOLONG;
-		else if (n >= 0)
-			errno = ENOENT;
+	if (n < 0)
+		return NULL;
+	if ((size_t)n >= sizeof(target)) {
+		errno = ENAMETOOLONG;
 		return NULL;
 	}
 	target[n] = '\0';
-	if (lstat(target, &by_name) < 0)
+	/* "pipe:[1234]", "socket:[...]", "anon_inode:...": no path. */
+	if (target[0] != '/') {
+		errno = ENOENT;
+		return NULL;
+	}
+	if (fstat(fd, &by_fd) < 0 || lstat(target, &by_name) < 0)
 		return NULL;
 	if (by_name.st_dev != by_fd.st_dev || by_name.st_ino != by_fd.st_ino) {
 		errno = ENOENT;
@@ -223,15 +233,17 @@ sync_dir_of(const char *path)
 }
 
 /*
- * Writes value into path.new and renames it over path, if path still
- * holds was (see the top of the file); ECANCELED if it holds another.
- * The new file gets the old one's permission bits, or mode (less the
- * umask) if there was none.  It is flushed first, and the directory
- * after the rename: a machine or file server that crashes must keep
- * the name and the data, or neither.
+ * Writes value into path.new and renames it over path.  With expect, only
+ * if path still holds *expect (see the top of the file), else ECANCELED;
+ * the new file then gets the old one's permission bits, or mode less the
+ * umask if there was none.  Without, it gets mode, the bits of the file
+ * it replaces.  It is flushed first, and the directory after the rename:
+ * a machine or file server that crashes must keep the name and the data,
+ * or neither.
  */
 int
-counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
+counter_replace(const char *path, const uint64_t *expect, uint64_t value,
+    mode_t mode)
 {
 	char line[COUNTER_MAX + 1], *tmp;
 	uint64_t now;
@@ -253,9 +265,10 @@ counter_replace(const char *path, uint64_t was, uint64_t value, mode_t mode)
 	rc = fd < 0 ? -1 : write_all(fd, line, (size_t)len);
 	if (rc == 0)
 		rc = fsync(fd);
-	if (rc == 0)
+	perm = mode & 0666;
+	if (rc == 0 && expect != NULL)
 		rc = read_counter_at(path, &now, &perm);
-	if (rc == 0 && now != was) {
+	if (rc == 0 && expect != NULL && now != *expect) {
 		rc = -1;
 		errno = ECANCELED;
 	}
@@ -315,6 +328,7 @@ update_if_current(struct dlock *lk, int fd)
 {
 	struct stat held, now;
 	uint64_t was = 0, next = 0;
+	mode_t perm = 0;
 	int cur, rc;
 
 	if (fstat(fd, &held) < 0)
@@ -330,11 +344,11 @@ update_if_current(struct dlock *lk, int fd)
 		close(cur);
 		return 1;
 	}
-	rc = read_counter_fd(cur, &was, NULL);
+	rc = read_counter_fd(cur, &was, &perm);
 	if (rc == 0)
 		rc = next_value(was, &next);
 	if (rc == 0)
-		rc = counter_replace(lk->token_path, was, next, lk->mode);
+		rc = counter_replace(lk->token_path, NULL, next, perm);
 	if (rc < 0)
 		return fail_closing(cur, errno);
 	close(cur);
@@ -382,7 +396,7 @@ name_token(struct dlock *lk)
 	if (counter_read(lk->token_path, &was) < 0 ||
 	    next_value(was, &next) < 0)
 		return -1;
-	if (counter_replace(lk->token_path, was, next, lk->mode) < 0) {
+	if (counter_replace(lk->token_path, &was, next, lk->mode) < 0) {
 		if (errno == ECANCELED)
 			errno = DLOCK_ELOST;
 		return -1;
