@@ -163,6 +163,13 @@ struct dlock {
 	int remote;		/* on a network filesystem: polls are round
 				   trips (namewait.c) */
 	struct quick_poll quick;	/* the wait going on, if any */
+
+	/* Shapes made of ordinary locks (slots.c, queue.c); NULL, 0 and
+	 * NULL for any other lock. */
+	struct slots *slots;
+	int slot;		/* the slot held, 1..N, else 0 */
+	struct queue *queue;
+	struct dlock *inner;	/* the ordinary lock the shape holds now */
 };
 
 /* wait.c */
@@ -204,6 +211,17 @@ int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
 /* lock.c: dlock_open() with the kernel's lock calls given. */
 struct dlock *handle_open(const char *path, const struct dlock_options *opts,
     const struct kernel_calls *kernel);
+/* lock.c: a handle for a shape, with its options checked and path set. */
+struct dlock *shape_handle(const char *path, const struct dlock_options *opts,
+    const struct dlock_ops *ops);
+/* lock.c: frees a handle that holds nothing (errno is kept). */
+void handle_free(struct dlock *lk);
+
+/* slots.c: a lock of opts->slots slots, each an ordinary lock. */
+struct dlock *slots_open(const char *path, const struct dlock_options *opts);
+/* queue.c: a lock whose waiters queue (DLOCK_FAIR), and its dlock_lock(). */
+struct dlock *queue_open(const char *path, const struct dlock_options *opts);
+int queue_lock(struct dlock *lk, int shared, double timeout);
 
 /* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);
