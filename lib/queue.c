@@ -11,11 +11,13 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "probe.h"
 
 /*
  * Fair waiting: a ticket queue in the directory LOCKPATH.queue.  A waiter
@@ -38,6 +40,8 @@ struct queue {
 	int dirfd;		/* LOCKPATH.queue */
 	int notify;		/* inotify, -1 until a first wait */
 	int how;		/* what publish_file() found works here */
+	int local;		/* on a local filesystem, which inotify
+				   sees whole */
 	unsigned long long ticket;	/* ours, 0 if none */
 	char ticket_name[32];
 	struct timespec refreshed;	/* CLOCK_MONOTONIC, our ticket's
@@ -48,9 +52,14 @@ struct queue {
 #define TICKET_DIGITS	12
 #define TICKET_MAX	999999999999ULL
 
-/* A predecessor on this host is watched (its removal by inotify, its
- * death by a pidfd); a look now and then only guards against surprises. */
+/*
+ * A predecessor on this host is watched: its removal by inotify, its death
+ * by a pidfd.  On a network filesystem inotify misses what other hosts
+ * do, such as removing a ticket they judged stale, so a look now and then
+ * catches that; on a local one the look only guards against surprises.
+ */
 #define WATCHED_RECHECK_NS (1000 * 1000000L)
+#define WATCHED_LOCAL_RECHECK_NS (10000 * 1000000L)
 /* One on another host is polled, backing off to this. */
 #define QUEUE_POLL_CAP_NS (100 * 1000000L)
 /* Its lease is judged every this many polls: each judgement creates a
@@ -284,8 +293,10 @@ await_predecessor(struct dlock *lk, const char *name,
 			goto done;
 		}
 	}
-	delay = on_this_host && wd >= 0 && pidfd >= 0 ? WATCHED_RECHECK_NS :
-	    backoff_ns(attempt, QUEUE_POLL_CAP_NS);
+	if (on_this_host && wd >= 0 && pidfd >= 0)
+		delay = q->local ? WATCHED_LOCAL_RECHECK_NS : WATCHED_RECHECK_NS;
+	else
+		delay = backoff_ns(attempt, QUEUE_POLL_CAP_NS);
 	if (wd >= 0)
 		pfd[n++] = (struct pollfd){ .fd = q->notify, .events = POLLIN };
 	if (pidfd >= 0)
@@ -565,6 +576,7 @@ static int
 open_queue_dir(struct dlock *lk)
 {
 	mode_t mode = lk->mode | ((lk->mode & 0444) >> 2);
+	struct statfs sfs;
 	size_t size = strlen(lk->path) + sizeof(".queue");
 
 	lk->dir = malloc(size);
@@ -575,7 +587,11 @@ open_queue_dir(struct dlock *lk)
 		return -1;
 	lk->queue->dirfd = open(lk->dir,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return lk->queue->dirfd < 0 ? -1 : 0;
+	if (lk->queue->dirfd < 0)
+		return -1;
+	lk->queue->local = fstatfs(lk->queue->dirfd, &sfs) == 0 &&
+	    probe_local_fstype((unsigned long)sfs.f_type) != NULL;
+	return 0;
 }
 
 struct dlock *
