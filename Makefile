@@ -31,7 +31,7 @@ CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
 # tests/lib/contract_names.c), then what is the method's own.
 METHOD_TESTS = fcntl flock lockfile mkdir auto
 CONTRACT_TESTS = api $(METHOD_TESTS)
-LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback
+LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback shapes
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 TEST_HDR = tests/lib/check.h tests/lib/contract.h
