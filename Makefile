@@ -214,7 +214,8 @@ MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_close:dlock_open dlock_unlock:dlock_lock \
 	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
-	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd
+	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd \
+	dlock_slot:dlock_fd
 install: all
 	mkdir -p "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" \
 		"$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(INCLUDEDIR)" \
