@@ -216,11 +216,17 @@ print_status_json(const char *path, const struct dlock_status *st)
 }
 
 static int
-status_failure(const struct sub *sub, int err)
+path_failure(const struct sub *sub, const char *path, int err)
 {
-	warnx("%s: cannot examine lock '%s': %s", sub->name, sub->path,
+	warnx("%s: cannot examine lock '%s': %s", sub->name, path,
 	    lock_error_text(err));
 	return exit_status_for_open(err);
+}
+
+static int
+status_failure(const struct sub *sub, int err)
+{
+	return path_failure(sub, sub->path, err);
 }
 
 static int
@@ -261,8 +267,7 @@ cmd_slots_status(struct sub *sub)
 			int e = errno;
 
 			free(st);
-			sub->path = path;
-			return status_failure(sub, e);
+			return path_failure(sub, path, e);
 		}
 		held += st[k - 1].state != DLOCK_FREE;
 	}

@@ -207,6 +207,8 @@ int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
  */
 int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int), int child_can_lock);
+/* childwait.c: a pidfd of process pid (pidfd_open(2)); -1 with errno. */
+int pidfd_for(pid_t pid);
 
 /* lock.c: dlock_open() with the kernel's lock calls given. */
 struct dlock *handle_open(const char *path, const struct dlock_options *opts,
@@ -225,6 +227,9 @@ int queue_lock(struct dlock *lk, int shared, double timeout);
 
 /* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);
+/* Fills the record file's part of look from fd, a regular file whose
+ * status is st, and closes fd. */
+int read_record(int fd, const struct stat *st, struct lock_look *look);
 int same_lock(const struct lock_look *a, const struct lock_look *b);
 int lock_is_ours(struct dlock *lk, const struct lock_look *look);
 

@@ -12,7 +12,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +99,7 @@ scan_queue(struct dlock *lk, unsigned long long mine,
 	if (d == NULL)
 		return fail_closing(fd, errno);
 	errno = 0;
+	/* cppcheck-suppress readdirCalled ; the stream is this call's own */
 	while ((e = readdir(d)) != NULL) {
 		n = ticket_number(e->d_name);
 		if (n == 0)
@@ -194,10 +194,8 @@ refresh_ticket(struct dlock *lk)
 static int
 look_at_ticket(struct dlock *lk, const char *name, struct lock_look *look)
 {
-	char buf[DLOCK_RECORD_MAX + 1];
 	struct stat st;
-	ssize_t n;
-	int fd, saved;
+	int fd;
 
 	memset(look, 0, sizeof(*look));
 	fd = openat(lk->queue->dirfd, name,
@@ -208,24 +206,8 @@ look_at_ticket(struct dlock *lk, const char *name, struct lock_look *look)
 		return fail_closing(fd, errno);
 	if (!S_ISREG(st.st_mode))
 		return fail_closing(fd, EINVAL);
-	n = read_full(fd, buf, sizeof(buf));
-	saved = errno;
-	close(fd);
-	if (n < 0) {
-		errno = saved;
-		return -1;
-	}
 	look->exists = 1;
-	look->has_record_file = 1;
-	look->dev = st.st_dev;
-	look->ino = st.st_ino;
-	look->mtime = st.st_mtim;
-	look->version = record_version(buf, (size_t)n);
-	look->parsed = (size_t)n <= DLOCK_RECORD_MAX &&
-	    record_parse(buf, (size_t)n, &look->owner) == 0;
-	if (!look->parsed)
-		memset(&look->owner, 0, sizeof(look->owner));
-	return 0;
+	return read_record(fd, &st, look);
 }
 
 /*
@@ -244,18 +226,6 @@ remove_stale_ticket(struct dlock *lk, const char *name,
 	    errno != ENOENT)
 		return -1;
 	return 0;
-}
-
-static int
-pidfd_of(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-	(void)pid;
-	errno = ENOSYS;
-	return -1;
-#endif
 }
 
 /*
@@ -285,11 +255,10 @@ await_predecessor(struct dlock *lk, const char *name,
 	/* Pinned by the pidfd, the owner is asked once more, so that a pid
 	 * reused between the judgement and the pidfd is not watched. */
 	if (on_this_host && wd >= 0) {
-		pidfd = pidfd_of(look->owner.pid);
+		pidfd = pidfd_for(look->owner.pid);
 		if (pidfd >= 0 && !owner_alive(&look->owner)) {
 			close(pidfd);
 			pidfd = -1;
-			delay = 0;
 			goto done;
 		}
 	}

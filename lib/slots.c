@@ -251,6 +251,10 @@ slots_open(const char *path, const struct dlock_options *opts)
 	char *name;
 	int i;
 
+	if (opts->slots < 1) {
+		errno = EINVAL;
+		return NULL;
+	}
 	lk = shape_handle(path, opts, &slots_ops);
 	if (lk == NULL)
 		return NULL;
@@ -258,7 +262,8 @@ slots_open(const char *path, const struct dlock_options *opts)
 	if (s == NULL)
 		goto fail;
 	lk->slots = s;
-	s->slot = calloc((size_t)opts->slots, sizeof(*s->slot));
+	/* An array of handles, which are pointers. */
+	s->slot = calloc((size_t)opts->slots, sizeof(dlock_t *)); // NOLINT(bugprone-sizeof-expression)
 	if (s->slot == NULL)
 		goto fail;
 	if (agree_on_count(path, opts->slots, opts->mode) < 0)
@@ -278,7 +283,7 @@ slots_open(const char *path, const struct dlock_options *opts)
 			s->poll_cap_ns = s->slot[i]->poll_cap_ns;
 	}
 	lk->method = dlock_method(s->slot[0]);
-	s->next = (unsigned int)getpid() % (unsigned int)s->count;
+	s->next = (unsigned int)getpid() % (unsigned int)opts->slots;
 	return lk;
 fail:
 	slots_free(lk);

@@ -48,7 +48,7 @@ slots_across() {
 	note "$method across two hosts, 6 workers, --slots 2: peak occupancy $peak, slots used: $used"
 	[ ! -e "$work_a/occ/doubles" ] || { cat "$work_a/occ/doubles"; false; }
 	[ "$peak" -le 2 ]
-	[ "$(ls "$work_a/occ"/in.* | wc -l)" -eq 18 ]
+	[ "$(find "$work_a/occ" -name 'in.*' | wc -l)" -eq 18 ]
 }
 
 @test "fcntl --slots 2 across the two hosts: never more than 2 inside" {

@@ -46,18 +46,25 @@ queue_waiter() {
 	wait_for tickets_are $((before + 1))
 }
 
-check_order() {
-	local method=$1 i order
-	WAITERS=()
-	hold --fair -m "$method"
+# queue_ten OPTIONS...: ten waiters queued one after the other behind the
+# holders, which then go; $order is the order they were served in.
+queue_ten() {
+	local i
 	for ((i = 1; i <= 10; i++)); do
-		queue_waiter "$i" -m "$method" -w 30
+		queue_waiter "$i" "$@" -w 30
 	done
 	release_holders
 	for i in "${WAITERS[@]}"; do
 		wait "$i"
 	done
 	order=$(tr '\n' ' ' <"$T/order")
+}
+
+check_order() {
+	local method=$1
+	WAITERS=()
+	hold --fair -m "$method"
+	queue_ten -m "$method"
 	note "$method: 10 waiters queued in order 1..10 were served in order: $order"
 	[ "$order" = "1 2 3 4 5 6 7 8 9 10 " ]
 	tickets_are 0
@@ -80,18 +87,10 @@ check_order() {
 }
 
 @test "auto, with --slots 2: 10 queued waiters enter in the order they came" {
-	local i order
 	WAITERS=()
 	hold --fair --slots 2
 	hold --fair --slots 2
-	for ((i = 1; i <= 10; i++)); do
-		queue_waiter "$i" --slots 2 -w 30
-	done
-	release_holders
-	for i in "${WAITERS[@]}"; do
-		wait "$i"
-	done
-	order=$(tr '\n' ' ' <"$T/order")
+	queue_ten --slots 2
 	note "auto --slots 2: served in order: $order"
 	[ "$(wc -l <"$T/order")" -eq 10 ]
 	# Two slots: a waiter may finish before the one let in just ahead of
@@ -211,4 +210,20 @@ ops_per_handoff() {
 		# it), whatever the load.
 		awk -v a="$f4" -v b="$f32" 'BEGIN { exit !(b <= a * 1.5 + 5) }'
 	done
+}
+
+@test "a queued waiter ended by SIGTERM dies of it, removes its ticket and does not stall the one behind it" {
+	local s=0
+	WAITERS=()
+	hold --fair -m fcntl
+	queue_waiter 1 -m fcntl -w 30
+	queue_waiter 2 -m fcntl -w 30
+	# The dlock under setsid and timeout: the waiter itself.
+	kill -TERM "$(pgrep -P "${WAITERS[0]}")"
+	wait "${WAITERS[0]}" || s=$?
+	[ "$s" -eq $((128 + 15)) ]
+	tickets_are 1
+	release_holders
+	wait "${WAITERS[1]}"
+	[ "$(tr '\n' ' ' <"$T/order")" = "2 " ]
 }
