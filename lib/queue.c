@@ -160,19 +160,6 @@ take_ticket(struct dlock *lk)
 	return -1;
 }
 
-/* Gives up our ticket; errno is kept. */
-static void
-drop_ticket(struct dlock *lk)
-{
-	struct queue *q = lk->queue;
-	int saved = errno;
-
-	if (q->ticket != 0)
-		unlinkat(q->dirfd, q->ticket_name, 0);
-	q->ticket = 0;
-	errno = saved;
-}
-
 /* The lease of our ticket, refreshed as a lockfile's heartbeat does. */
 static void
 refresh_ticket(struct dlock *lk)
@@ -208,6 +195,25 @@ look_at_ticket(struct dlock *lk, const char *name, struct lock_look *look)
 		return fail_closing(fd, EINVAL);
 	look->exists = 1;
 	return read_record(fd, &st, look);
+}
+
+/*
+ * Gives up our ticket, if it is still ours: a waiter behind that judged
+ * it stale (we were paused past its lease) may have removed it, and its
+ * number may since be another's.  errno is kept.
+ */
+static void
+drop_ticket(struct dlock *lk)
+{
+	struct queue *q = lk->queue;
+	struct lock_look look;
+	int saved = errno;
+
+	if (q->ticket != 0 && look_at_ticket(lk, q->ticket_name, &look) == 0 &&
+	    lock_is_ours(lk, &look))
+		unlinkat(q->dirfd, q->ticket_name, 0);
+	q->ticket = 0;
+	errno = saved;
 }
 
 /*
@@ -313,7 +319,8 @@ wait_in_line(struct dlock *lk, int nb, const struct timespec *deadline,
 	struct queue *q = lk->queue;
 	struct dlock_status verdict;
 	struct lock_look look, seen;
-	unsigned long long before, last, watched = 0;
+	unsigned long long before, last, watched = 0, gone = 0;
+	struct timespec left;
 	unsigned int attempt = 0, polls = 0;
 	char name[32];
 	int state = DLOCK_ALIVE, on_this_host = 0;
@@ -327,8 +334,26 @@ wait_in_line(struct dlock *lk, int nb, const struct timespec *deadline,
 		ticket_name(before, name, sizeof(name));
 		if (look_at_ticket(lk, name, &look) < 0)
 			return -1;
-		if (!look.exists)
+		/* Over NFS a directory listing may name a ticket removed a
+		 * moment ago for a while yet: listed again, it is waited
+		 * out, not read in a busy loop. */
+		if (!look.exists && before == gone) {
+			if (nb) {
+				errno = EWOULDBLOCK;
+				return -1;
+			}
+			if (deadline != NULL && !deadline_left(deadline, &left)) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			if (sleep_up_to(-1, deadline,
+			    backoff_ns(++attempt, QUEUE_POLL_CAP_NS), mask) < 0)
+				return -1;
+		}
+		if (!look.exists) {
+			gone = before;
 			continue;
+		}
 		/* A new predecessor, or a changed one, is judged at once;
 		 * one on another host only now and then after that. */
 		if (before != watched || !same_lock(&look, &seen) ||
