@@ -272,6 +272,9 @@ await_predecessor(struct dlock *lk, const char *name,
 		delay = q->local ? WATCHED_LOCAL_RECHECK_NS : WATCHED_RECHECK_NS;
 	else
 		delay = backoff_ns(attempt, QUEUE_POLL_CAP_NS);
+	/* Our own ticket's lease is refreshed between sleeps. */
+	if ((double)delay > lk->stale / 3 * 1e9)
+		delay = (long)(lk->stale / 3 * 1e9);
 	if (wd >= 0)
 		pfd[n++] = (struct pollfd){ .fd = q->notify, .events = POLLIN };
 	if (pidfd >= 0)
