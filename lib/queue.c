@@ -65,21 +65,20 @@ struct queue {
  * file to read the server's clock. */
 #define POLLS_PER_JUDGEMENT 16
 
+/* The number a ticket's name gives, 0 for any other name (temporary
+ * files of publish_file(), those of other programs). */
 static unsigned long long
 ticket_number(const char *name)
 {
-	uint64_t v;
-
 	if (strlen(name) != TICKET_DIGITS ||
 	    strspn(name, "0123456789") != TICKET_DIGITS)
 		return 0;
-	v = strtoull(name, NULL, 10);
-	return v;
+	return strtoull(name, NULL, 10);
 }
 
 /*
  * Reads the queue: the largest ticket (*last) and the largest below mine
- * (*before, 0 if none), with its name.
+ * (*before), each 0 if none.
  */
 static int
 scan_queue(struct dlock *lk, unsigned long long mine,
