@@ -35,13 +35,14 @@ tickets_are() {
 }
 
 # queue_waiter NAME OPTIONS...: a waiter that, once in, appends NAME to
-# $T/order; the new one has joined the queue when it returns.
+# $T/order (and stays HOLD seconds, 0 unless set); the new one has joined
+# the queue when it returns.
 queue_waiter() {
 	local name=$1 before
 	shift
 	before=$(tickets)
 	setsid timeout -k 5 60 "$DLOCK" --fair "$@" "$L" \
-	    sh -c 'echo "$1" >>"$2"' sh "$name" "$T/order" &
+	    sh -c 'echo "$1" >>"$2"; sleep "$3"' sh "$name" "$T/order" "${HOLD:-0}" &
 	WAITERS+=("$!")
 	wait_for tickets_are $((before + 1))
 }
@@ -90,11 +91,12 @@ check_order() {
 	WAITERS=()
 	hold --fair --slots 2
 	hold --fair --slots 2
-	queue_ten --slots 2
+	HOLD=0.3 queue_ten --slots 2
 	note "auto --slots 2: served in order: $order"
 	[ "$(wc -l <"$T/order")" -eq 10 ]
-	# Two slots: a waiter may finish before the one let in just ahead of
-	# it, never before the one two places ahead.
+	# Two slots: a waiter may note its name before the one let in just
+	# ahead of it, never before one two places ahead, which had to leave
+	# (after 0.3 s inside) to make room.
 	awk '{ if (NR > 2 && $1 < prev2) bad = 1; prev2 = prev1; prev1 = $1 }
 		END { exit bad }' <"$T/order"
 }
