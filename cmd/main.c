@@ -19,13 +19,13 @@
 #define USAGE \
 "usage: dlock [-sxnoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
 "             [--length length] [--stale secs] [--heartbeat secs]\n" \
-"             [--token] [--print-token] [--verbose[=flock]]\n" \
-"             lockpath [--] command [arg ...]\n" \
+"             [--slots n] [--fair] [--token] [--print-token]\n" \
+"             [--verbose[=flock]] lockpath [--] command [arg ...]\n" \
 "       dlock [options] lockpath -c command\n" \
 "       dlock [-sxun] [-w secs] [-E code] [-m method] [--token]\n" \
 "             [--print-token] fd\n" \
 "       dlock [options] --fd fd [-c command | command [arg ...]]\n" \
-"       dlock status [-m method] [--stale secs] [--json] lockpath\n" \
+"       dlock status [-m method] [--stale secs] [--slots n] [--json] lockpath\n" \
 "       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
 "       dlock probe [--json] path\n" \
 "       dlock fence [--token token] statefile\n" \
@@ -54,6 +54,9 @@
 "                           command, if one follows)\n" \
 "      --stale SECS         lease of lockfile and mkdir locks (default 300)\n" \
 "      --heartbeat SECS     refresh the lease this often (default stale/3)\n" \
+"      --slots N            let up to N holders in at once, each in a slot\n" \
+"                           of its own (DLOCK_SLOT); all must give the same N\n" \
+"      --fair               serve waiters in the order they came\n" \
 "      --token              take a fencing token, greater than every one\n" \
 "                           granted on the lock before; the command gets\n" \
 "                           it in DLOCK_TOKEN\n" \
@@ -72,7 +75,8 @@
 "(DLOCK_TOKEN) unless a state file has seen a newer one.\n" \
 "\n" \
 "Exit status: the command's, or 128+N if it died of signal N; 1 (or -E)\n" \
-"when busy or timed out; 64 usage; 65 bad descriptor; 66 cannot open;\n" \
+"when busy or timed out; 64 usage; 65 bad descriptor, or --slots differs\n" \
+"from the lock's; 66 cannot open;\n" \
 "69 method unavailable; 71 system error; 73 cannot create; 126 cannot\n" \
 "execute; 127 not found; 77 (fence) a newer token was seen.\n"
 
@@ -86,6 +90,8 @@ enum {
 	OPT_FCNTL,
 	OPT_STALE,
 	OPT_HEARTBEAT,
+	OPT_SLOTS,
+	OPT_FAIR,
 	OPT_TOKEN,
 	OPT_PRINT_TOKEN,
 };
@@ -109,6 +115,8 @@ static const struct option long_options[] = {
 	{ "fd", required_argument, NULL, OPT_FD },
 	{ "stale", required_argument, NULL, OPT_STALE },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "slots", required_argument, NULL, OPT_SLOTS },
+	{ "fair", no_argument, NULL, OPT_FAIR },
 	{ "token", no_argument, NULL, OPT_TOKEN },
 	{ "print-token", no_argument, NULL, OPT_PRINT_TOKEN },
 	{ "verbose", optional_argument, NULL, OPT_VERBOSE },
@@ -288,6 +296,13 @@ parse_options(struct cli *cli, int argc, char **argv)
 				usage_error("--heartbeat '%s': must be at least "
 				    "0.01", optarg);
 			break;
+		case OPT_SLOTS:
+			cli->lock.slots = (int)number_arg("--slots", optarg, 1,
+			    DLOCK_SLOTS_MAX);
+			break;
+		case OPT_FAIR:
+			cli->lock.flags |= DLOCK_FAIR;
+			break;
 		case 'E':
 			cli->conflict_status = (int)number_arg("exit code",
 			    optarg, 0, 255);
@@ -357,6 +372,18 @@ parse_options(struct cli *cli, int argc, char **argv)
 	if (cli->operation == LOCK_UN && cli->argv != NULL)
 		usage_error("-u with a command: release the descriptor's lock "
 		    "first (dlock -u FD), then run the command");
+	if ((cli->lock.slots > 0 || (cli->lock.flags & DLOCK_FAIR)) &&
+	    cli->fd >= 0)
+		usage_error("--slots and --fair lock a path, not a descriptor");
+	if ((cli->lock.slots > 0 || (cli->lock.flags & DLOCK_FAIR)) &&
+	    (cli->lock.flags & DLOCK_TOKEN))
+		usage_error("--token with --slots or --fair: fencing tokens "
+		    "count the grants of a plain lock only");
+	if (cli->lock.slots > 0 && cli->operation == LOCK_SH)
+		usage_error("-s with --slots: each slot is an exclusive lock");
+	if (cli->lock.slots > 0 && (cli->lock.start != 0 ||
+	    cli->lock.length != 0))
+		usage_error("--slots with a byte range: slots are whole files");
 	if ((cli->lock.start != 0 || cli->lock.length != 0) &&
 	    cli->lock.method != DLOCK_FCNTL && cli->lock.method != DLOCK_AUTO)
 		usage_error("--start and --length: the %s method locks whole "

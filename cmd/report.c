@@ -82,6 +82,8 @@ exit_status_for_open(int err)
 	case EOPNOTSUPP:
 	case EPROTO:
 		return EXIT_UNAVAILABLE;
+	case DLOCK_ESLOTS:
+		return EXIT_DATAERR;
 	default:
 		return EXIT_NOINPUT;
 	}
@@ -136,6 +138,9 @@ lock_error_text(int err)
 		return "not a regular file or directory";
 	case EDEADLK:
 		return "this handle already holds it";
+	case DLOCK_ESLOTS:
+		return "it is used with another number of --slots (the one "
+		    "in its .slots file); every user must give the same";
 	case EBADMSG:
 		return "its token file (the lock path with .token added) is "
 		    "not a regular file holding a token; it was left as it is";

@@ -78,6 +78,14 @@ ran with 1" ]
 	[[ $output == *"cannot lock descriptor 0: --token needs the path of its file"* ]]
 }
 
+@test "--token with --slots or --fair is a usage error" {
+	run "$DLOCK" --slots 2 --token "$L" true
+	[ "$status" -eq 64 ] && [[ $output == *"--token with --slots or --fair"* ]]
+	run "$DLOCK" --fair --print-token "$L" true
+	[ "$status" -eq 64 ]
+	[ ! -e "$L.token" ]
+}
+
 @test "-u with --token is a usage error" {
 	exec 9>"$L"
 	run "$DLOCK" -u --token 9
