@@ -14,8 +14,8 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
 	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
 	lib/files.c lib/names.c
-CMD_SRC = cmd/main.c cmd/run.c cmd/report.c cmd/numbers.c \
-	cmd/subcommands.c cmd/waitline.c
+CMD_SRC = cmd/main.c cmd/run.c cmd/keeper.c cmd/policy.c cmd/report.c \
+	cmd/numbers.c cmd/subcommands.c cmd/waitline.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
 CMD_HDR = include/dlock.h cmd/cli.h cmd/numbers.h
 
@@ -207,7 +207,8 @@ MAN3 = dlock.3 dlock_open.3 dlock_lock.3 dlock_heartbeat.3 dlock_status.3 \
 	dlock_probe.3 dlock_fd.3
 MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_close:dlock_open dlock_unlock:dlock_lock \
-	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
+	dlock_set_child:dlock_heartbeat dlock_lost:dlock_heartbeat \
+	dlock_break:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
 	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd
 install: all

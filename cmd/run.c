@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -29,6 +30,7 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t child_leads_group;
 static volatile sig_atomic_t pending_signal;
 static sigset_t handled;
 
@@ -40,11 +42,33 @@ on_signal(int sig, siginfo_t *info, void *context)
 		pending_signal = sig;
 		return;
 	}
-	/* A signal from the terminal went to the command's process group
-	 * as well; sending it again would deliver it twice. */
-	if (info != NULL && info->si_code == SI_KERNEL)
+	/* A signal from the terminal went to the command, in our process
+	 * group, as well; sending it again would deliver it twice. */
+	if (!child_leads_group && info != NULL && info->si_code == SI_KERNEL)
 		return;
-	kill(child_pid, sig);
+	kill(child_leads_group ? -child_pid : child_pid, sig);
+}
+
+/*
+ * The command gets a process group of its own, so that a lost lock or
+ * --max-time ends a shell's children with it, and so that a signal to the
+ * wrapper's group alone (a SIGKILL meant for dlock) leaves it to its
+ * keeper.  Except in the foreground of a terminal: there the terminal's
+ * Ctrl-C and Ctrl-Z go to the foreground group, which the command must
+ * stay in for job control to work, and the policy's signals go to the
+ * command alone.
+ */
+static int
+command_leads_group(void)
+{
+	int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	pid_t foreground;
+
+	if (tty < 0)
+		return 1;
+	foreground = tcgetpgrp(tty);
+	close(tty);
+	return foreground != getpgrp();
 }
 
 /*
@@ -159,10 +183,13 @@ spawn(struct cli *cli, pid_t *pid, int *err)
 	}
 	rc = posix_spawnattr_init(&attr);
 	if (rc == 0) {
+		child_leads_group = command_leads_group();
 		posix_spawnattr_setsigmask(&attr, &saved);
 		posix_spawnattr_setsigdefault(&attr, &handled);
+		posix_spawnattr_setpgroup(&attr, 0);
 		posix_spawnattr_setflags(&attr,
-		    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+		    (child_leads_group ? POSIX_SPAWN_SETPGROUP : 0));
 		rc = posix_spawnp(pid, cli->argv[0], use_actions, &attr,
 		    cli->argv, environ);
 		posix_spawnattr_destroy(&attr);
@@ -237,14 +264,20 @@ fork_at_gate(struct cli *cli, struct gated *g, int *err)
 	for (size_t i = 0; i < NFORWARDED; i++)
 		sigaddset(&blocked, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
+	child_leads_group = command_leads_group();
 	g->pid = pending_signal ? -1 : fork();
 	if (g->pid == 0) {
 		/* Only the wrapper may hold the gate open, or the child
 		 * would never see it close. */
 		close(gate[1]);
 		close(report[0]);
+		if (child_leads_group)
+			setpgid(0, 0);
 		run_at_gate(cli, gate[0], report[1], &saved);
 	}
+	/* In both, so that the group exists whichever runs first. */
+	if (g->pid > 0 && child_leads_group)
+		setpgid(g->pid, g->pid);
 	*err = g->pid < 0 && !pending_signal ? errno : 0;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(gate[0]);
@@ -408,35 +441,97 @@ pidfd_of(pid_t pid)
 #endif
 }
 
+/* Takes the keeper's reports; 0 once it is gone. */
+static int
+read_reports(struct cli *cli, struct keeper *k, struct policy *p,
+    struct timespec *last_ok, int *last_err)
+{
+	struct keeper_report r;
+	ssize_t n;
+
+	while ((n = read(k->from, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
+		if (r.what == KEEPER_REFRESHED) {
+			*last_ok = r.asked;
+			*last_err = 0;
+		} else if (r.what == KEEPER_FAILED) {
+			*last_err = r.err;
+			warnx("refreshing lock '%s': %s", lock_name(cli),
+			    lock_error_text(r.err));
+		} else if (r.what == KEEPER_LOST) {
+			policy_lost(p, r.text);
+		}
+	}
+	return n != 0;
+}
+
 /*
- * Waits for the command, refreshing the lock's lease every period seconds
- * (0: never).  *lost is set when a refresh finds the lock broken.
+ * Waits for the command, while its keeper refreshes the lease of a lock
+ * held by a name every period seconds (0: none to refresh).  The timer is
+ * here, away from the refresh I/O: a lease that no refresh renewed in
+ * time is lost, however long a refresh has been stuck.  *outcome is the
+ * policy's (0, or the status a lost lock or --max-time gives).
  */
 static int
-wait_for(pid_t pid, dlock_t *lk, double period, int *lost)
+supervise(struct cli *cli, dlock_t *lk, pid_t pid, double period,
+    int *outcome)
 {
-	int pidfd = period > 0 ? pidfd_of(pid) : -1, wstatus;
+	pid_t target = child_leads_group ? -pid : pid;
+	struct keeper keeper = { .pid = -1, .from = -1, .alive = -1 };
+	int pidfd = pidfd_of(pid), wstatus, last_err = 0, watching = 0;
+	struct timespec last_ok, lease_end;
+	struct policy policy;
 
+	policy_start(&policy, cli, target);
+	clock_gettime(CLOCK_BOOTTIME, &last_ok);
+	if (pidfd >= 0 && period > 0) {
+		if (keeper_start(cli, lk, period, pidfd, target, &keeper) < 0)
+			warn("starting the keeper of lock '%s'",
+			    lock_name(cli));
+		watching = 1;
+	}
 	while (pidfd >= 0) {
-		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-		int n = poll(&pfd, 1, (int)(period * 1000));
+		struct pollfd pfd[2] = {
+			{ .fd = pidfd, .events = POLLIN },
+			{ .fd = keeper.from, .events = POLLIN },
+		};
+		int n;
 
-		if (n > 0)
+		deadline_after(&lease_end, &last_ok, lease_safe_for(cli));
+		n = poll(pfd, 2, policy_timeout_ms(&policy,
+		    watching ? &lease_end : NULL));
+		if (n < 0 && errno != EINTR) {
+			warn("waiting for the command (pid %d)", (int)pid);
 			break;
-		if (n == 0 && !*lost && dlock_heartbeat(lk) < 0) {
-			*lost = errno == DLOCK_ELOST;
-			warnx("refreshing lock '%s': %s", dlock_path(lk),
-			    lock_error_text(errno));
 		}
+		if (n > 0 && pfd[0].revents != 0)
+			break;
+		if (n > 0 && pfd[1].revents != 0 &&
+		    !read_reports(cli, &keeper, &policy, &last_ok, &last_err)) {
+			/* Gone: its lease is lost once it runs out. */
+			close(keeper.from);
+			keeper.from = -1;
+		}
+		deadline_after(&lease_end, &last_ok, lease_safe_for(cli));
+		if (watching && !policy.lost && boottime_since(&lease_end) >= 0) {
+			char what[240];
+
+			describe_silence(what, sizeof(what),
+			    boottime_since(&last_ok), last_err);
+			policy_lost(&policy, what);
+		}
+		policy_check_time(&policy);
 	}
 	if (pidfd >= 0)
 		close(pidfd);
 	while (waitpid(pid, &wstatus, 0) < 0) {
 		if (errno != EINTR) {
 			warn("waiting for the command (pid %d)", (int)pid);
+			keeper_stop(&keeper);
 			return EXIT_OSERR;
 		}
 	}
+	keeper_stop(&keeper);
+	*outcome = policy.outcome;
 	return status_of(wstatus);
 }
 
@@ -457,7 +552,7 @@ run_command(struct cli *cli, dlock_t *lk)
 {
 	enum started started;
 	pid_t pid = -1;
-	int err = 0, status, lost = 0;
+	int err = 0, status, outcome = 0;
 
 	if (cli->no_fork)
 		exec_in_place(cli);
@@ -478,14 +573,16 @@ run_command(struct cli *cli, dlock_t *lk)
 		return status;
 	}
 	say_verbose(cli, "running %s (pid %d)", cli->argv[0], (int)pid);
-	status = wait_for(pid, lk, heartbeat_period(cli, lk), &lost);
+	status = supervise(cli, lk, pid, heartbeat_period(cli, lk), &outcome);
 	say_verbose(cli, "%s exited with status %d; releasing %s",
 	    cli->argv[0], status, lock_name(cli));
-	if (dlock_close(lk) < 0 || lost) {
+	/* A loss reported while the command ran is not reported again. */
+	if (dlock_close(lk) < 0 && !(outcome == EXIT_OSERR &&
+	    errno == DLOCK_ELOST)) {
 		warnx("releasing lock '%s': %s", lock_name(cli),
-		    lock_error_text(lost ? DLOCK_ELOST : errno));
+		    lock_error_text(errno));
 		if (status == 0)
 			status = EXIT_OSERR;
 	}
-	return status;
+	return outcome != 0 ? outcome : status;
 }

@@ -361,6 +361,13 @@ dlock_heartbeat(dlock_t *lk)
 }
 
 int
+dlock_lost(const dlock_t *lk)
+{
+	return lk->lost || (lk->held && lk->name_ops != NULL &&
+	    name_lease_ran_out(lk));
+}
+
+int
 dlock_set_child(dlock_t *lk, pid_t child)
 {
 	if (child < 0) {

@@ -227,8 +227,10 @@ name_try(struct dlock *lk, int shared)
 	/* A second round only after a stale lock was removed. */
 	for (round = 0; round < 2; round++) {
 		clock_gettime(CLOCK_MONOTONIC, &lk->published_at);
+		clock_gettime(CLOCK_BOOTTIME, &lk->renewed_at);
 		if (lk->name_ops->publish(lk, record, (size_t)len) == 0) {
 			lk->held = LOCK_EX;
+			lk->lost = 0;
 			lk->judged.exists = 0;
 			return 0;
 		}
@@ -410,16 +412,52 @@ unpublish(struct dlock *lk)
  * --force, can take a live lock away at any time: that lets two holders
  * in whatever the release does.
  */
+static double
+seconds_on(clockid_t clock, const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(clock, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+static double
+lease_margin(const struct dlock *lk)
+{
+	return 1 + lk->stale / 10;
+}
+
 static int
 lease_is_fresh(const struct dlock *lk)
 {
-	struct timespec now;
-	double elapsed, margin = 1 + lk->stale / 10;
+	double elapsed = seconds_on(CLOCK_MONOTONIC, &lk->published_at);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (double)(now.tv_sec - lk->published_at.tv_sec) +
-	    (double)(now.tv_nsec - lk->published_at.tv_nsec) / 1e9;
-	return elapsed >= 0 && elapsed < lk->stale - margin;
+	return elapsed >= 0 && elapsed < lk->stale - lease_margin(lk);
+}
+
+/*
+ * The same judgement from the last refresh that got through, on the
+ * clock that counts a suspended machine's sleep: a holder that slept or
+ * could not reach the file server for that long must take its lock for
+ * lost before any judge can take it for stale.
+ */
+int
+name_lease_ran_out(const struct dlock *lk)
+{
+	double elapsed = seconds_on(CLOCK_BOOTTIME, &lk->renewed_at);
+
+	return elapsed < 0 || elapsed >= lk->stale - lease_margin(lk);
+}
+
+/* Ends a lock found lost: the next operation on it fails. */
+static int
+fail_lost(struct dlock *lk, int still_held)
+{
+	lk->lost = 1;
+	lk->held = still_held ? lk->held : 0;
+	errno = DLOCK_ELOST;
+	return -1;
 }
 
 /*
@@ -464,6 +502,19 @@ name_unlock(struct dlock *lk)
 {
 	int ours;
 
+	/* A lock whose lease ran out is still removed if it is provably
+	 * ours, but its holder learns that it was not held throughout. */
+	if (lk->lost) {
+		lk->lost = 0;
+		if (lk->held && with_own_lock(lk, unpublish) < 0 &&
+		    errno != DLOCK_ELOST) {
+			lk->lost = 1;
+			return -1;
+		}
+		lk->held = 0;
+		errno = DLOCK_ELOST;
+		return -1;
+	}
 	if (!lk->held)
 		return 0;
 	if (!lease_is_fresh(lk)) {
@@ -491,7 +542,7 @@ name_release(struct dlock *lk)
 {
 	int rc = 0, saved;
 
-	if (lk->held)
+	if (lk->held || lk->lost)
 		rc = name_unlock(lk);
 	saved = errno;
 	if (lk->watch >= 0)
@@ -514,10 +565,17 @@ static int
 name_heartbeat(struct dlock *lk)
 {
 	struct lock_look look;
+	struct timespec asked;
 	int fd, rc, saved;
 
+	if (lk->lost)
+		return fail_lost(lk, 1);
 	if (!lk->held)
 		return 0;
+	if (name_lease_ran_out(lk))
+		return fail_lost(lk, 1);
+	/* Before the call: the server stamps the lease after this. */
+	clock_gettime(CLOCK_BOOTTIME, &asked);
 	fd = open(lk->record_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
@@ -532,13 +590,13 @@ name_heartbeat(struct dlock *lk)
 	if (fd < 0 || !lock_is_ours(lk, &look)) {
 		if (fd >= 0)
 			close(fd);
-		lk->held = 0;
-		errno = DLOCK_ELOST;
-		return -1;
+		return fail_lost(lk, 0);
 	}
 	rc = futimens(fd, NULL);
 	saved = errno;
 	close(fd);
+	if (rc == 0)
+		lk->renewed_at = asked;
 	errno = saved;
 	return rc;
 }
