@@ -31,7 +31,7 @@ CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
 # tests/lib/contract_names.c), then what is the method's own.
 METHOD_TESTS = fcntl flock lockfile mkdir auto
 CONTRACT_TESTS = api $(METHOD_TESTS)
-LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback
+LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback lost
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 TEST_HDR = tests/lib/check.h tests/lib/contract.h
@@ -106,6 +106,7 @@ endif
 $(LIB_TEST_BIN) $(SAN_TEST_BIN): tests/lib/check.c
 $(CONTRACT_TESTS:%=$(B)/test_%) $(CONTRACT_TESTS:%=$(B)/san/test_%): \
 	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c
+$(B)/test_lost $(B)/san/test_lost: tests/lib/places.c
 
 $(B)/test_%: tests/lib/test_%.c $(TEST_HDR) $(B)/libdlock-internal.a
 	$(CC) $(LIB_CFLAGS) -Itests/lib -o $@ \
