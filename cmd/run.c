@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -52,23 +51,21 @@ on_signal(int sig, siginfo_t *info, void *context)
 /*
  * The command gets a process group of its own, so that a lost lock or
  * --max-time ends a shell's children with it, and so that a signal to the
- * wrapper's group alone (a SIGKILL meant for dlock) leaves it to its
- * keeper.  Except in the foreground of a terminal: there the terminal's
- * Ctrl-C and Ctrl-Z go to the foreground group, which the command must
- * stay in for job control to work, and the policy's signals go to the
+ * wrapper's group alone (a SIGKILL meant for dlock) leaves it running,
+ * kept by its keeper.  Except under a terminal: there the shell's job
+ * control (Ctrl-C, Ctrl-Z, kill %1) reaches the job's process group,
+ * which the command must stay in, and the policy's signals go to the
  * command alone.
  */
 static int
 command_leads_group(void)
 {
 	int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
-	pid_t foreground;
 
 	if (tty < 0)
 		return 1;
-	foreground = tcgetpgrp(tty);
 	close(tty);
-	return foreground != getpgrp();
+	return 0;
 }
 
 /*
