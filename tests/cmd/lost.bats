@@ -52,7 +52,7 @@ waiters_done() {
 		wait "$pid" || { echo "waiter $pid exited $?"; return 1; }
 	done
 	no_doubles
-	[ "$(ls "$T"/out.w* | wc -l)" -eq "$1" ]
+	[ "$(find "$T" -maxdepth 1 -name 'out.w*' | wc -l)" -eq "$1" ]
 }
 
 # first_in: the earliest time a waiter got in.
@@ -115,7 +115,8 @@ paused_past_lease() {
 		[ "$status_o" -eq 71 ] || { cat "$T/o.err"; false; }
 		grep -q "lost lock '$L'.*sending SIGTERM to the command" "$T/o.err"
 		[ "$(grep -c . "$T/o.err")" -eq 1 ] || { cat "$T/o.err"; false; }
-		[ -s "$T/term.o" ] && [ ! -e "$T/out.o" ]
+		[ -s "$T/term.o" ]
+		[ ! -e "$T/out.o" ]
 		waiters_done 3
 		[ ! -e "$L" ]
 		wait_for gone "$KEEPER_PID"
@@ -172,12 +173,11 @@ paused_past_lease() {
 		rm -f "$T"/in.* "$T"/out.* "$T"/term.* "$T"/pids.*
 		lost_holder "$method" o 60 ""
 		sleeper
-		RECORD_METHOD=$method
+		RECORD_METHOD=$method write_record "$T/new" "$SLEEPER" \
+			"$(start_of "$SLEEPER")"
 		if [ "$method" = mkdir ]; then
-			write_record "$T/new" "$SLEEPER" "$(start_of "$SLEEPER")"
 			mv "$T/new" "$L/owner"
 		else
-			write_record "$T/new" "$SLEEPER" "$(start_of "$SLEEPER")"
 			mv "$T/new" "$L"
 		fi
 		t_broken=$EPOCHREALTIME
@@ -223,7 +223,8 @@ paused_past_lease() {
 	wait "$HOLDER" || status_o=$?
 	[ "$status_o" -eq 71 ]
 	grep -q "sending SIGKILL to the command" "$T/o.err"
-	! grep -q SIGTERM "$T/o.err"
+	run grep -c SIGTERM "$T/o.err"
+	[ "$output" = 0 ]
 	holds "$(minus "$T_END" "$T_CONT")" "<" 1
 	waiters_done 3
 }

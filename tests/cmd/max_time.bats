@@ -65,7 +65,7 @@ waiters_done() {
 		wait "$pid" || { echo "waiter $pid exited $?"; return 1; }
 	done
 	no_doubles
-	[ "$(ls "$T"/out.w* | wc -l)" -eq "$1" ]
+	[ "$(find "$T" -maxdepth 1 -name 'out.w*' | wc -l)" -eq "$1" ]
 }
 
 @test "--max-time ends a command that ignores SIGTERM, and its children, with SIGKILL after --kill-after; exit 124; waiters get in only after" {
@@ -100,7 +100,8 @@ waiters_done() {
 		wait "$HOLDER" || got=$?
 		[ "$got" -eq 124 ]
 		[ -s "$T/term.o" ]
-		! grep -q SIGKILL "$T/o.err"
+		run grep -c SIGKILL "$T/o.err"
+		[ "$output" = 0 ]
 		wait_for dead "$CHILD_PID"
 		waiters_done 3
 	done

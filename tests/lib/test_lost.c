@@ -22,13 +22,28 @@
 #define LEASE 2.0	/* seconds; lost by our clock after 0.8 s */
 
 static void
-nap(double secs)
+sleep_for(double secs)
 {
 	struct timespec ts = { (time_t)secs,
 	    (long)((secs - (double)(time_t)secs) * 1e9) };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* A handle of p's lock that holds it, or NULL (a failure counted). */
+static dlock_t *
+held_lock(const struct place *p, int method, double stale, const char *what)
+{
+	dlock_t *lk = open_with(p->lock, method, 0, stale);
+	int rc = lk != NULL ? dlock_lock(lk, LOCK_EX, 5) : -1;
+
+	CHECK(rc == 0, "%s: %s: locked (errno %d)", what,
+	    dlock_method_name(method), errno);
+	if (rc == 0)
+		return lk;
+	dlock_close(lk);
+	return NULL;
 }
 
 /*
@@ -55,7 +70,7 @@ contend(const struct place *p, int method, int rounds)
 		close(fd);
 		if (dlock_lost(lk) || dlock_heartbeat(lk) < 0 || dlock_lost(lk))
 			return 13;
-		nap(0.01);
+		sleep_for(0.01);
 		unlink(inside);
 		if (dlock_unlock(lk) < 0)
 			return 14;
@@ -113,14 +128,14 @@ test_refreshed_lock_is_not_lost(int method)
 	int lost = 0;
 
 	place_for(&p, "refreshed", method);
-	lk = open_with(p.lock, method, 0, LEASE);
-	CHECK(lk != NULL && dlock_lock(lk, LOCK_EX, 5) == 0,
-	    "refreshed: %s: locked (errno %d)", m, errno);
+	lk = held_lock(&p, method, LEASE, "refreshed");
+	if (lk == NULL)
+		return;
 	CHECK(!dlock_lost(lk), "refreshed: %s: not lost when just taken", m);
 	start_contenders(&p, method, 3, pids);
 	/* Twice the lease, refreshed every 0.3 s. */
 	for (int i = 0; i < 13; i++) {
-		nap(0.3);
+		sleep_for(0.3);
 		lost |= dlock_heartbeat(lk) < 0 || dlock_lost(lk);
 	}
 	CHECK(!lost, "refreshed: %s: a lock refreshed within its lease is "
@@ -141,14 +156,14 @@ test_lease_run_out_by_own_clock(int method)
 	int rc;
 
 	place_for(&p, "runout", method);
-	lk = open_with(p.lock, method, 0, LEASE);
-	CHECK(lk != NULL && dlock_lock(lk, LOCK_EX, 5) == 0,
-	    "runout: %s: locked (errno %d)", m, errno);
+	lk = held_lock(&p, method, LEASE, "runout");
+	if (lk == NULL)
+		return;
 	start_contenders(&p, method, 2, pids);
-	nap(0.4);
+	sleep_for(0.4);
 	CHECK(!dlock_lost(lk), "runout: %s: not lost within the lease less "
 	    "its margin", m);
-	nap(0.6);
+	sleep_for(0.6);
 	CHECK(dlock_lost(lk), "runout: %s: lost once no refresh came for "
 	    "the lease less its margin", m);
 	CHECK(busy(&p, method), "runout: %s: ... though no one has taken it",
@@ -203,9 +218,9 @@ test_broken_lock_is_lost(int method)
 	int rc;
 
 	place_for(&p, "broken", method);
-	lk = open_with(p.lock, method, 0, 300);
-	CHECK(lk != NULL && dlock_lock(lk, LOCK_EX, 5) == 0,
-	    "broken: %s: locked (errno %d)", m, errno);
+	lk = held_lock(&p, method, 300, "broken");
+	if (lk == NULL)
+		return;
 	CHECK(replace_record(&p) == 0, "broken: %s: record replaced (errno "
 	    "%d)", m, errno);
 	contents(p.record, before, sizeof(before));
@@ -244,11 +259,11 @@ test_kernel_lock_is_never_lost(int method)
 	dlock_t *lk;
 
 	place_for(&p, "kernel", method);
-	lk = open_with(p.lock, method, 0, LEASE);
-	CHECK(lk != NULL && dlock_lock(lk, LOCK_EX, 5) == 0,
-	    "kernel: %s: locked (errno %d)", m, errno);
+	lk = held_lock(&p, method, LEASE, "kernel");
+	if (lk == NULL)
+		return;
 	start_contenders(&p, method, 2, pids);
-	nap(1.0);
+	sleep_for(1.0);
 	CHECK(!dlock_lost(lk) && dlock_heartbeat(lk) == 0 && !dlock_lost(lk),
 	    "kernel: %s: a kernel lock has no lease to lose", m);
 	CHECK(dlock_unlock(lk) == 0, "kernel: %s: released (errno %d)", m,
