@@ -120,7 +120,8 @@ const char *lock_error_text(int err);
 
 /* waitline.c: dlock_lock(), with a status line while waiting on a terminal */
 int lock_showing_wait(const struct cli *cli, dlock_t *lk);
-/* Seconds on CLOCK_MONOTONIC since t0. */
+/* Seconds on CLOCK_MONOTONIC since t0; seconds on clock since t0. */
 double seconds_since(const struct timespec *t0);
+double seconds_on(clockid_t clock, const struct timespec *t0);
 
 #endif /* DLOCK_CLI_H */

@@ -19,11 +19,7 @@
 double
 boottime_since(const struct timespec *t0)
 {
-	struct timespec now;
-
-	clock_gettime(CLOCK_BOOTTIME, &now);
-	return (double)(now.tv_sec - t0->tv_sec) +
-	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+	return seconds_on(CLOCK_BOOTTIME, t0);
 }
 
 /* Sets t to secs seconds after from (CLOCK_BOOTTIME). */

@@ -10,16 +10,6 @@
 
 load helpers
 
-DLOCK=${DLOCK:-$repo_root/build/dlock}
-
-note() {
-	echo "# $*" >&3
-}
-
-now() {
-	date +%s.%N
-}
-
 minus() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a - b }'
 }

@@ -8,8 +8,8 @@
 
 load helpers
 load stale_helpers
+load lost_helpers
 
-VICTIM=$BATS_TEST_DIRNAME/victim.sh
 LEASE=3
 
 # lost_holder METHOD NAME HOLD MODE [OPTIONS...]: starts, on otherhost, a
@@ -43,29 +43,6 @@ waiters() {
 		HOLDER_PIDS+=("$!")
 		WAITERS+=("$!")
 	done
-}
-
-# waiters_done N: every waiter got in, one at a time, and exited 0.
-waiters_done() {
-	local pid
-	for pid in "${WAITERS[@]}"; do
-		wait "$pid" || { echo "waiter $pid exited $?"; return 1; }
-	done
-	no_doubles
-	[ "$(find "$T" -maxdepth 1 -name 'out.w*' | wc -l)" -eq "$1" ]
-}
-
-# first_in: the earliest time a waiter got in.
-first_in() {
-	cat "$T"/in.w* | sort -g | head -1
-}
-
-# gone PID: PID has exited (a zombie not yet reaped counts as gone).
-gone() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	stat=${stat##*) }
-	[ "${stat%% *}" = Z ]
 }
 
 # lease_mtime: the time of the last refresh, the mtime of the record.

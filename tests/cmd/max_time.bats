@@ -7,20 +7,7 @@
 
 load helpers
 load stale_helpers
-
-VICTIM=$BATS_TEST_DIRNAME/victim.sh
-
-# alive PID: PID runs (a zombie not yet reaped does not).
-alive() {
-	local stat
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	[ "${stat%% *}" != Z ]
-}
-
-dead() {
-	! alive "$1"
-}
+load lost_helpers
 
 # timed_holder METHOD MODE OPTIONS...: a dlock with a time limit of 1 s
 # and a grace of 1 s running victim.sh o for 30 s (MODE: "" or
@@ -59,15 +46,6 @@ waiters() {
 	done
 }
 
-waiters_done() {
-	local pid
-	for pid in "${WAITERS[@]}"; do
-		wait "$pid" || { echo "waiter $pid exited $?"; return 1; }
-	done
-	no_doubles
-	[ "$(find "$T" -maxdepth 1 -name 'out.w*' | wc -l)" -eq "$1" ]
-}
-
 @test "--max-time ends a command that ignores SIGTERM, and its children, with SIGKILL after --kill-after; exit 124; waiters get in only after" {
 	local method got took
 	for method in lockfile mkdir flock fcntl; do
@@ -80,8 +58,8 @@ waiters_done() {
 		took=$(minus "$EPOCHREALTIME" "$(cat "$T/in.o")")
 		grep -q "bash has held lock '$L' for its --max-time of 1 s: sending SIGTERM to the command" "$T/o.err"
 		grep -q "bash still runs 1 s after SIGTERM: sending SIGKILL" "$T/o.err"
-		wait_for dead "$SHELL_PID"
-		wait_for dead "$CHILD_PID"
+		wait_for gone "$SHELL_PID"
+		wait_for gone "$CHILD_PID"
 		[ ! -e "$T/out.o" ]
 		holds "$took" ">=" 1.9 || { echo "$method: ended after $took s"; false; }
 		holds "$took" "<" 4 || { echo "$method: ended after $took s"; false; }
@@ -102,7 +80,7 @@ waiters_done() {
 		[ -s "$T/term.o" ]
 		run grep -c SIGKILL "$T/o.err"
 		[ "$output" = 0 ]
-		wait_for dead "$CHILD_PID"
+		wait_for gone "$CHILD_PID"
 		waiters_done 3
 	done
 }
@@ -124,8 +102,8 @@ waiters_done() {
 	read -r _ _ wrapper <"$T/pids.o"
 	kill -KILL "$wrapper"
 	waiters lockfile 3
-	wait_long 10 dead "$SHELL_PID"
-	wait_for dead "$CHILD_PID"
+	wait_long 10 gone "$SHELL_PID"
+	wait_for gone "$CHILD_PID"
 	t_end=$EPOCHREALTIME
 	holds "$(minus "$t_end" "$(cat "$T/in.o")")" ">=" 1.9
 	grep -q "sending SIGKILL" "$T/o.err"
