@@ -4,8 +4,9 @@
 
 /* Shared by the parts of the dlock command; not part of the library. */
 
-#include <time.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "dlock.h"
 
@@ -87,18 +88,19 @@ struct keeper {
 	pid_t pid;		/* -1: none */
 	int from;		/* reports from the keeper, non-blocking */
 	int alive;		/* held open for as long as the wrapper lives */
+	int64_t *refreshed;	/* shared: CLOCK_BOOTTIME ns, just before the
+				   last refresh that got through was asked */
 };
-/* What the keeper tells the wrapper. */
+/* What the keeper tells the wrapper, besides each refresh. */
 struct keeper_report {
 	int what;		/* KEEPER_* */
 	int err;		/* KEEPER_FAILED: errno of the refresh */
-	struct timespec asked;	/* KEEPER_REFRESHED: CLOCK_BOOTTIME, just
-				   before the refresh was asked for */
 	char text[240];		/* KEEPER_LOST: what the keeper saw */
 };
-enum { KEEPER_REFRESHED = 1, KEEPER_FAILED, KEEPER_LOST };
+enum { KEEPER_FAILED = 1, KEEPER_LOST };
 int keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
     pid_t target, struct keeper *k);
+void keeper_refreshed(const struct keeper *k, struct timespec *at);
 void keeper_stop(struct keeper *k);
 
 /* subcommands.c: dlock status|break|probe */

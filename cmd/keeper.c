@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,7 +21,9 @@
  * held by a name for as long as the command lives.  It does the refresh
  * I/O so that a call that hangs (a hard-mounted NFS server that stopped
  * answering) cannot hold up the wrapper, whose timer then acts on the
- * lease running out; it tells the wrapper of each refresh.  And it
+ * lease running out; it tells the wrapper of each refresh through a word
+ * of shared memory, which, unlike a pipe, never fills up while the
+ * wrapper is stopped.  And it
  * outlives a wrapper killed on its own: a command whose wrapper is gone
  * still holds the lock on this host, and without refreshes another host
  * would take the lock over while the command runs.  Left alone, the
@@ -31,11 +34,34 @@
  * done.  It never outlives the command: it waits on a pidfd of it.
  */
 
+/* Less than PIPE_BUF: written whole or not at all, and dropped when the
+ * pipe is full (the wrapper stopped): the keeper must never block on it. */
 static void
 report(int to, const struct keeper_report *r)
 {
-	/* Less than PIPE_BUF: written whole or not at all. */
 	(void)!write(to, r, sizeof(*r));
+}
+
+static int64_t
+ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static void
+read_refreshed(const int64_t *refreshed, struct timespec *at)
+{
+	int64_t ns = __atomic_load_n(refreshed, __ATOMIC_ACQUIRE);
+
+	at->tv_sec = (time_t)(ns / 1000000000);
+	at->tv_nsec = (long)(ns % 1000000000);
+}
+
+/* When the last refresh that got through was asked for. */
+void
+keeper_refreshed(const struct keeper *k, struct timespec *at)
+{
+	read_refreshed(k->refreshed, at);
 }
 
 static void
@@ -75,14 +101,14 @@ wrapper_gone(int wrapper)
 
 __attribute__((noreturn)) static void
 keep(const struct cli *cli, dlock_t *lk, double period, int pidfd,
-    int wrapper, int to, pid_t target)
+    int wrapper, int to, pid_t target, int64_t *refreshed)
 {
 	struct timespec next, last_ok;
 	struct policy policy;
 	int alone = 0, last_err = 0, lost = 0;
 
 	policy_start(&policy, cli, target);
-	clock_gettime(CLOCK_BOOTTIME, &last_ok);
+	read_refreshed(refreshed, &last_ok);
 	deadline_in(&next, period);
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -103,11 +129,13 @@ keep(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 		if (!lost && boottime_since(&next) >= 0) {
 			struct keeper_report r = { 0 };
 			int by_clock = dlock_lost(lk);
+			struct timespec asked;
 
-			clock_gettime(CLOCK_BOOTTIME, &r.asked);
+			clock_gettime(CLOCK_BOOTTIME, &asked);
 			if (dlock_heartbeat(lk) == 0) {
-				r.what = KEEPER_REFRESHED;
-				last_ok = r.asked;
+				__atomic_store_n(refreshed, ns_of(&asked),
+				    __ATOMIC_RELEASE);
+				last_ok = asked;
 				last_err = 0;
 			} else if (errno == DLOCK_ELOST) {
 				r.what = KEEPER_LOST;
@@ -119,7 +147,7 @@ keep(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 				r.what = KEEPER_FAILED;
 				r.err = last_err = errno;
 			}
-			if (!alone)
+			if (r.what != 0 && !alone)
 				report(to, &r);
 			else if (lost)
 				policy_lost(&policy, r.text);
@@ -142,6 +170,17 @@ keep(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 	_exit(0);
 }
 
+static int
+fail_unmapping(struct keeper *k)
+{
+	int saved = errno;
+
+	munmap(k->refreshed, sizeof(*k->refreshed));
+	k->refreshed = NULL;
+	errno = saved;
+	return -1;
+}
+
 /*
  * Forks the keeper of the lock lk, which refreshes it every period
  * seconds, for the command (pidfd: a pidfd of it; target: where the
@@ -157,17 +196,27 @@ keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 	int up[2], down[2], saved, null;
 	sigset_t all, old;
 
+	struct timespec now;
+
 	k->pid = -1;
 	k->from = k->alive = -1;
-	if (pipe2(up, O_CLOEXEC) < 0)
-		return -1;
-	if (pipe2(down, O_CLOEXEC) < 0) {
-		saved = errno;
-		close(up[0]);
-		close(up[1]);
-		errno = saved;
+	k->refreshed = mmap(NULL, sizeof(*k->refreshed), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (k->refreshed == MAP_FAILED) {
+		k->refreshed = NULL;
 		return -1;
 	}
+	/* Taking the lock counts as its first refresh. */
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	*k->refreshed = ns_of(&now);
+	if (pipe2(up, O_CLOEXEC) < 0)
+		return fail_unmapping(k);
+	if (pipe2(down, O_CLOEXEC) < 0) {
+		close(up[0]);
+		close(up[1]);
+		return fail_unmapping(k);
+	}
+	(void)fcntl(up[1], F_SETFL, O_NONBLOCK);
 	/* The keeper must not run the wrapper's handlers, which forward
 	 * signals to the command: none is taken until they are replaced. */
 	sigfillset(&all);
@@ -191,7 +240,8 @@ keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 			if (null > STDERR_FILENO)
 				close(null);
 		}
-		keep(cli, lk, period, pidfd, down[0], up[1], target);
+		keep(cli, lk, period, pidfd, down[0], up[1], target,
+		    k->refreshed);
 	}
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -201,7 +251,7 @@ keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 		close(up[0]);
 		close(down[1]);
 		errno = saved;
-		return -1;
+		return fail_unmapping(k);
 	}
 	(void)fcntl(up[0], F_SETFL, O_NONBLOCK);
 	k->from = up[0];
@@ -221,8 +271,11 @@ keeper_stop(struct keeper *k)
 	kill(k->pid, SIGKILL);
 	while (waitpid(k->pid, &wstatus, 0) < 0 && errno == EINTR)
 		;
-	close(k->from);
+	if (k->from >= 0)
+		close(k->from);
 	close(k->alive);
+	munmap(k->refreshed, sizeof(*k->refreshed));
 	k->pid = -1;
 	k->from = k->alive = -1;
+	k->refreshed = NULL;
 }

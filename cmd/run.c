@@ -441,16 +441,13 @@ pidfd_of(pid_t pid)
 /* Takes the keeper's reports; 0 once it is gone. */
 static int
 read_reports(struct cli *cli, struct keeper *k, struct policy *p,
-    struct timespec *last_ok, int *last_err)
+    int *last_err)
 {
 	struct keeper_report r;
 	ssize_t n;
 
 	while ((n = read(k->from, &r, sizeof(r))) == (ssize_t)sizeof(r)) {
-		if (r.what == KEEPER_REFRESHED) {
-			*last_ok = r.asked;
-			*last_err = 0;
-		} else if (r.what == KEEPER_FAILED) {
+		if (r.what == KEEPER_FAILED) {
 			*last_err = r.err;
 			warnx("refreshing lock '%s': %s", lock_name(cli),
 			    lock_error_text(r.err));
@@ -480,6 +477,8 @@ supervise(struct cli *cli, dlock_t *lk, pid_t pid, double period,
 
 	policy_start(&policy, cli, target);
 	clock_gettime(CLOCK_BOOTTIME, &last_ok);
+	/* Without a keeper nothing refreshes the lease, and it is lost
+	 * once it runs out. */
 	if (pidfd >= 0 && period > 0) {
 		if (keeper_start(cli, lk, period, pidfd, target, &keeper) < 0)
 			warn("starting the keeper of lock '%s'",
@@ -493,6 +492,8 @@ supervise(struct cli *cli, dlock_t *lk, pid_t pid, double period,
 		};
 		int n;
 
+		if (keeper.refreshed != NULL)
+			keeper_refreshed(&keeper, &last_ok);
 		deadline_after(&lease_end, &last_ok, lease_safe_for(cli));
 		n = poll(pfd, 2, policy_timeout_ms(&policy,
 		    watching ? &lease_end : NULL));
@@ -503,11 +504,13 @@ supervise(struct cli *cli, dlock_t *lk, pid_t pid, double period,
 		if (n > 0 && pfd[0].revents != 0)
 			break;
 		if (n > 0 && pfd[1].revents != 0 &&
-		    !read_reports(cli, &keeper, &policy, &last_ok, &last_err)) {
+		    !read_reports(cli, &keeper, &policy, &last_err)) {
 			/* Gone: its lease is lost once it runs out. */
 			close(keeper.from);
 			keeper.from = -1;
 		}
+		if (keeper.refreshed != NULL)
+			keeper_refreshed(&keeper, &last_ok);
 		deadline_after(&lease_end, &last_ok, lease_safe_for(cli));
 		if (watching && !policy.lost && boottime_since(&lease_end) >= 0) {
 			char what[240];

@@ -233,6 +233,26 @@ paused_past_lease() {
 	done
 }
 
+@test "a wrapper stopped past the lease while its keeper refreshes: no loss, and the command's own status" {
+	local method status_o
+	for method in lockfile mkdir; do
+		rm -f "$T"/in.* "$T"/out.* "$T"/term.* "$T"/pids.* "$T"/doubles
+		WAITERS=()
+		lost_holder "$method" o 5 ""
+		kill -STOP "$WRAPPER_PID"
+		waiters "$method" 3 0.2
+		sleep 3.5
+		kill -CONT "$WRAPPER_PID"
+		status_o=0
+		wait "$HOLDER" || status_o=$?
+		[ "$status_o" -eq 0 ] || { cat "$T/o.err"; false; }
+		[ ! -s "$T/o.err" ]
+		[ -s "$T/out.o" ]
+		waiters_done 3
+		holds "$(first_in)" ">=" "$(cat "$T/out.o")"
+	done
+}
+
 @test "the keeper is in a process group of its own, and the command in another" {
 	lost_holder lockfile o 60 ""
 	[ "$(ps -o pgid= -p "$KEEPER_PID" | tr -d ' ')" -eq "$KEEPER_PID" ]
