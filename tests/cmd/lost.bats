@@ -269,6 +269,25 @@ paused_past_lease() {
 	wait_for test ! -e "$L"
 }
 
+@test "under a terminal, the command stays in the job's process group, so that Ctrl-C reaches it" {
+	local method cmd_group dlock_group
+	command -v script >/dev/null || skip "no script(1) to give dlock a terminal"
+	for method in lockfile flock; do
+		rm -f "$T/pgids"
+		# ^C once the command has noted its group and dlock's.
+		{
+			wait_for test -s "$T/pgids"
+			printf '\003'
+			sleep 2
+		} | timeout 20 script -qec "'$DLOCK' -m $method '$L.$method' \
+			sh -c 'echo \$(ps -o pgid= -p \$\$) \$(ps -o pgid= -p \$PPID) >\"\$1\"; sleep 30' sh '$T/pgids'; echo rc=\$?" \
+			/dev/null >"$T/tty.out"
+		grep -q "rc=130" "$T/tty.out" || { cat "$T/tty.out"; false; }
+		read -r cmd_group dlock_group <"$T/pgids"
+		[ "$cmd_group" = "$dlock_group" ]
+	done
+}
+
 @test "--on-lost, --kill-after and --max-time refuse bad values, quoting them" {
 	run "$DLOCK" --on-lost=later "$L" true
 	[ "$status" -eq 64 ]
