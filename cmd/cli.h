@@ -83,6 +83,10 @@ void deadline_after(struct timespec *t, const struct timespec *from,
     double secs);
 void describe_silence(char *text, size_t size, double silent, int last_err);
 
+/* supervise.c: waiting for the command, ending it by the policy */
+int supervise(struct cli *cli, dlock_t *lk, pid_t pid, pid_t target,
+    double period, int *outcome);
+
 /* keeper.c: the process that keeps a lock held by a name alive */
 struct keeper {
 	pid_t pid;		/* -1: none */

@@ -68,7 +68,7 @@ static void
 describe_loss(const struct cli *cli, int by_clock, double silent,
     int last_err, char *text, size_t size)
 {
-	struct dlock_status st;
+	struct dlock_status st = { 0 };
 	char when[16] = "?";
 	struct tm tm;
 	time_t t;
