@@ -128,7 +128,7 @@ b_first_in() {
 	local method p wrapper t_kill a_end first
 	for method in lockfile mkdir; do
 		rm -f "$BATS_TEST_TMPDIR"/{ready,a_end,a_status,b_in.*,doubles}
-		a_holds "$method" 6
+		a_holds "$method" 10
 		wrapper=
 		for p in $(host_pids "$A_JOB"); do
 			if [ "$(comm_of "$p")" = dlock ] &&
@@ -140,7 +140,7 @@ b_first_in() {
 		kill -KILL "$wrapper"
 		t_kill=$(now)
 		b_waiters "$method" 2
-		wait_for 15 test -s "$BATS_TEST_TMPDIR/a_end"
+		wait_for 20 test -s "$BATS_TEST_TMPDIR/a_end"
 		a_end=$(cat "$BATS_TEST_TMPDIR/a_end")
 		b_waiters_done
 		first=$(b_first_in)
