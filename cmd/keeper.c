@@ -196,12 +196,14 @@ keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 	int up[2], down[2], saved, null;
 	sigset_t all, old;
 
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_SHARED | MAP_ANONYMOUS;
 	struct timespec now;
 
 	k->pid = -1;
 	k->from = k->alive = -1;
-	k->refreshed = mmap(NULL, sizeof(*k->refreshed), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	/* An anonymous mapping takes -1 for its descriptor. */
+	// cppcheck-suppress invalidFunctionArg
+	k->refreshed = mmap(NULL, sizeof(*k->refreshed), prot, flags, -1, 0);
 	if (k->refreshed == MAP_FAILED) {
 		k->refreshed = NULL;
 		return -1;
