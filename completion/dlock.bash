@@ -8,15 +8,15 @@ _dlock_on_lost="term kill ignore"
 
 _dlock_options="-s --shared -x -e --exclusive -u --unlock -n --nb --nonblocking --nonblock
 	-w --wait --timeout -E --conflict-exit-code -o --close -F --no-fork
-	-m --method --fcntl --start --length --fd --stale --heartbeat --on-lost
-	--kill-after --max-time --verbose -h --help -V --version"
+	-m --method --fcntl --start --length --fd --stale --heartbeat --slots
+	--fair --on-lost --kill-after --max-time --verbose -h --help -V --version"
 
 # Options whose value is the next word.
 _dlock_takes_value() {
 	case $1 in
 	-w | --wait | --timeout | -E | --conflict-exit-code | -m | --method | \
-		--start | --length | --fd | --stale | --heartbeat | --on-lost | \
-		--kill-after | --max-time)
+		--start | --length | --fd | --stale | --heartbeat | --slots | \
+		--on-lost | --kill-after | --max-time)
 		return 0 ;;
 	esac
 	return 1
@@ -36,11 +36,11 @@ _dlock_subcommand() {
 		# shellcheck disable=SC2207
 		COMPREPLY=($(compgen -W "$_dlock_methods" -- "$cur"))
 		return ;;
-	--stale)
+	--stale | --slots)
 		return ;;
 	esac
 	case $sub in
-	status) opts="-m --method --stale --json -h --help" ;;
+	status) opts="-m --method --stale --slots --json -h --help" ;;
 	break) opts="-f --force -m --method --stale -h --help" ;;
 	probe) opts="--json -h --help" ;;
 	esac
@@ -114,7 +114,7 @@ _dlock() {
 		COMPREPLY=($(compgen -W "$_dlock_on_lost" -- "$cur"))
 		return ;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | --start | \
-		--length | --fd | --stale | --heartbeat | --kill-after | \
+		--length | --fd | --stale | --heartbeat | --slots | --kill-after | \
 		--max-time)
 		return ;;
 	esac
