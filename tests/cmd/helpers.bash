@@ -12,8 +12,11 @@ setup() {
 # end_job PID: SIGKILLs the job PID leads, started with setsid: every
 # process of its session.  The command of a dlock without a terminal has
 # a process group of its own, and its keeper another, so killing the
-# job's process group alone would leave them running.
+# job's process group alone would leave them running.  All are stopped
+# first, so that a keeper cannot see its command die and release the
+# lock before its own SIGKILL: the job dies as a crash would.
 end_job() {
+	pkill -STOP -s "$1" 2>/dev/null
 	pkill -KILL -s "$1" 2>/dev/null
 	kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
 }
