@@ -211,6 +211,27 @@ empty_file_verdict(struct dlock *lk, const struct lock_look *look)
 	return seen_for < EMPTY_GRACE_SECONDS ? EWOULDBLOCK : EEXIST;
 }
 
+/*
+ * The lock is ours, its lease begun at published_at (CLOCK_MONOTONIC):
+ * the same moment on CLOCK_BOOTTIME starts the lease dlock_lost() keeps.
+ */
+static void
+took_lock(struct dlock *lk)
+{
+	struct timespec mono, boot;
+	long long ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	ns = (long long)(boot.tv_sec - mono.tv_sec + lk->published_at.tv_sec) *
+	    1000000000LL + boot.tv_nsec - mono.tv_nsec +
+	    lk->published_at.tv_nsec;
+	lk->renewed_at.tv_sec = (time_t)(ns / 1000000000LL);
+	lk->renewed_at.tv_nsec = (long)(ns % 1000000000LL);
+	lk->held = LOCK_EX;
+	lk->lost = 0;
+}
+
 int
 name_try(struct dlock *lk, int shared)
 {
@@ -230,7 +251,7 @@ name_try(struct dlock *lk, int shared)
 	err = quick_try(lk);
 	if (err != 1) {
 		if (err == 0)
-			lk->held = LOCK_EX;
+			took_lock(lk);
 		return err;
 	}
 	/* The record of a wait's temporary stays as it was written. */
@@ -242,13 +263,11 @@ name_try(struct dlock *lk, int shared)
 		err = wait_publish(lk);
 		if (err == 1) {
 			clock_gettime(CLOCK_MONOTONIC, &lk->published_at);
-			clock_gettime(CLOCK_BOOTTIME, &lk->renewed_at);
 			err = lk->name_ops->publish(lk, q->record,
 			    (size_t)q->len);
 		}
 		if (err == 0) {
-			lk->held = LOCK_EX;
-			lk->lost = 0;
+			took_lock(lk);
 			lk->judged.exists = 0;
 			return 0;
 		}
@@ -270,7 +289,7 @@ name_try(struct dlock *lk, int shared)
 		 * temporary. */
 		if (q->tmp[0] != '\0' && lock_is_ours(lk, &look)) {
 			lk->published_at = q->tmp_at;
-			lk->held = LOCK_EX;
+			took_lock(lk);
 			return 0;
 		}
 		err = foreign_lock(lk, &look);
