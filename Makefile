@@ -162,10 +162,11 @@ check-clang:
 # The name methods' library contracts run on the volume too, where each
 # poll is a round trip and waits poll as they do on network filesystems.
 CLUSTER_ENV = $${DLOCK_CLUSTER_DIR:-/var/tmp/dlock-cluster}/env
-check-cluster: all $(B)/test_lockfile $(B)/test_mkdir $(B)/test_shapes
+check-cluster: all $(B)/test_lockfile $(B)/test_mkdir $(B)/test_shapes \
+	$(B)/test_lost
 	. $(CLUSTER_ENV) && DLOCK_TEST_DIR=$$DLOCK_CLUSTER_A \
 	    scripts/run-lib-tests $(B)/test_lockfile $(B)/test_mkdir \
-	    $(B)/test_shapes
+	    $(B)/test_shapes $(B)/test_lost
 	$(BATS) $(B)/dlock tests/cluster
 
 # On real NFS, a server and two client hosts in virtual machines: needs
