@@ -15,8 +15,8 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
 	lib/files.c lib/names.c lib/slots.c lib/queue.c lib/token.c \
 	lib/fence.c
-CMD_SRC = cmd/main.c cmd/run.c cmd/report.c cmd/numbers.c \
-	cmd/subcommands.c cmd/waitline.c cmd/fence.c
+CMD_SRC = cmd/main.c cmd/run.c cmd/supervise.c cmd/keeper.c cmd/policy.c \
+	cmd/report.c cmd/numbers.c cmd/subcommands.c cmd/waitline.c cmd/fence.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
 CMD_HDR = include/dlock.h cmd/cli.h cmd/numbers.h
 
@@ -32,7 +32,7 @@ CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
 # tests/lib/contract_names.c), then what is the method's own.
 METHOD_TESTS = fcntl flock lockfile mkdir auto
 CONTRACT_TESTS = api $(METHOD_TESTS)
-LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback shapes token
+LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback shapes token lost
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 TEST_HDR = tests/lib/check.h tests/lib/contract.h
@@ -109,6 +109,7 @@ $(CONTRACT_TESTS:%=$(B)/test_%) $(CONTRACT_TESTS:%=$(B)/san/test_%): \
 	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c
 $(B)/test_token $(B)/san/test_token: tests/lib/places.c tests/lib/contract.c \
 	tests/lib/contract_names.c
+$(B)/test_lost $(B)/san/test_lost: tests/lib/places.c
 
 $(B)/test_%: tests/lib/test_%.c $(TEST_HDR) $(B)/libdlock-internal.a
 	$(CC) $(LIB_CFLAGS) -Itests/lib -o $@ \
@@ -164,10 +165,11 @@ check-clang:
 # The name methods' library contracts run on the volume too, where each
 # poll is a round trip and waits poll as they do on network filesystems.
 CLUSTER_ENV = $${DLOCK_CLUSTER_DIR:-/var/tmp/dlock-cluster}/env
-check-cluster: all $(B)/test_lockfile $(B)/test_mkdir $(B)/test_shapes
+check-cluster: all $(B)/test_lockfile $(B)/test_mkdir $(B)/test_shapes \
+	$(B)/test_lost
 	. $(CLUSTER_ENV) && DLOCK_TEST_DIR=$$DLOCK_CLUSTER_A \
 	    scripts/run-lib-tests $(B)/test_lockfile $(B)/test_mkdir \
-	    $(B)/test_shapes
+	    $(B)/test_shapes $(B)/test_lost
 	$(BATS) $(B)/dlock tests/cluster
 
 # On real NFS, a server and two client hosts in virtual machines: needs
@@ -216,7 +218,8 @@ MAN3 = dlock.3 dlock_open.3 dlock_lock.3 dlock_heartbeat.3 dlock_status.3 \
 	dlock_probe.3 dlock_fd.3 dlock_token.3
 MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_close:dlock_open dlock_unlock:dlock_lock \
-	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
+	dlock_set_child:dlock_heartbeat dlock_lost:dlock_heartbeat \
+	dlock_break:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
 	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd \
 	dlock_slot:dlock_fd dlock_fence:dlock_token

@@ -4,8 +4,9 @@
 
 /* Shared by the parts of the dlock command; not part of the library. */
 
-#include <time.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "dlock.h"
 
@@ -17,6 +18,7 @@
 #define EXIT_OSERR	71
 #define EXIT_CANTCREAT	73
 #define EXIT_FENCED	77	/* dlock fence: a newer token was seen */
+#define EXIT_TIMED_OUT	124	/* --max-time, as timeout(1) */
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND	127
 
@@ -34,12 +36,19 @@ struct cli {
 	int verbose;		/* 0, VERBOSE_DLOCK or VERBOSE_FLOCK */
 	int print_token;	/* --print-token */
 	double heartbeat;	/* seconds between lease refreshes; 0: stale/3 */
+	int on_lost;		/* ON_LOST_*: what a lost lock does */
+	double kill_after;	/* seconds from SIGTERM to SIGKILL */
+	double max_time;	/* seconds the command may run; 0: no limit */
 	struct dlock_options lock;
 	const char *path;	/* NULL in the descriptor form */
 	int fd;			/* -1 unless the descriptor form */
 	char *command;		/* -c before the operands (with --fd) */
 	char **argv;		/* the command; NULL if none */
 };
+
+/* --on-lost: what happens to a command whose lock is lost. */
+enum { ON_LOST_TERM, ON_LOST_KILL, ON_LOST_IGNORE };
+#define KILL_AFTER_DEFAULT	5.0
 
 /* --verbose: dlock's timestamped lines on stderr, or flock(1)'s own. */
 #define VERBOSE_DLOCK	1
@@ -52,6 +61,53 @@ int caught_signal(void);
 int prepare_command(struct cli *cli, dlock_t *lk);
 void forget_command(void);
 int run_command(struct cli *cli, dlock_t *lk);
+
+/* policy.c: ending the command when its lock is lost or its time is up */
+struct policy {
+	const struct cli *cli;
+	pid_t target;		/* what signals go to: -pgid, or the pid */
+	struct timespec end_at;	/* --max-time, CLOCK_BOOTTIME */
+	struct timespec kill_at;	/* SIGKILL, once SIGTERM is sent */
+	int signalled;		/* 0, SIGTERM or SIGKILL: the last sent */
+	int lost;		/* the lock was found lost */
+	int timed_out;		/* --max-time is over */
+	int outcome;		/* 0, or the status of the first of those:
+				   EXIT_OSERR or EXIT_TIMED_OUT */
+};
+void policy_start(struct policy *p, const struct cli *cli, pid_t target);
+int policy_timeout_ms(const struct policy *p, const struct timespec *lease_end);
+void policy_check_time(struct policy *p);
+void policy_lost(struct policy *p, const char *what);
+double lease_safe_for(const struct cli *cli);
+double boottime_since(const struct timespec *t0);
+void deadline_in(struct timespec *t, double secs);
+void deadline_after(struct timespec *t, const struct timespec *from,
+    double secs);
+void describe_silence(char *text, size_t size, double silent, int last_err);
+
+/* supervise.c: waiting for the command, ending it by the policy */
+int supervise(struct cli *cli, dlock_t *lk, pid_t pid, pid_t target,
+    double period, int *outcome);
+
+/* keeper.c: the process that keeps a lock held by a name alive */
+struct keeper {
+	pid_t pid;		/* -1: none */
+	int from;		/* reports from the keeper, non-blocking */
+	int alive;		/* held open for as long as the wrapper lives */
+	int64_t *refreshed;	/* shared: CLOCK_BOOTTIME ns, just before the
+				   last refresh that got through was asked */
+};
+/* What the keeper tells the wrapper, besides each refresh. */
+struct keeper_report {
+	int what;		/* KEEPER_* */
+	int err;		/* KEEPER_FAILED: errno of the refresh */
+	char text[240];		/* KEEPER_LOST: what the keeper saw */
+};
+enum { KEEPER_FAILED = 1, KEEPER_LOST };
+int keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
+    pid_t target, struct keeper *k);
+void keeper_refreshed(const struct keeper *k, struct timespec *at);
+void keeper_stop(struct keeper *k);
 
 /* subcommands.c: dlock status|break|probe|fence */
 int is_subcommand(const char *word);
@@ -66,6 +122,7 @@ sub_usage_error(const char *fmt, ...);
 int run_fence(int argc, char **argv);
 
 /* report.c */
+void say_timed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void say_verbose(const struct cli *cli, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void say_like_flock(const struct cli *cli, FILE *to, const char *fmt, ...)
@@ -79,7 +136,8 @@ const char *lock_error_text(int err);
 
 /* waitline.c: dlock_lock(), with a status line while waiting on a terminal */
 int lock_showing_wait(const struct cli *cli, dlock_t *lk);
-/* Seconds on CLOCK_MONOTONIC since t0. */
+/* Seconds on CLOCK_MONOTONIC since t0; seconds on clock since t0. */
 double seconds_since(const struct timespec *t0);
+double seconds_on(clockid_t clock, const struct timespec *t0);
 
 #endif /* DLOCK_CLI_H */

@@ -20,7 +20,9 @@
 "usage: dlock [-sxnoF] [-w secs] [-E code] [-m method] [--start offset]\n" \
 "             [--length length] [--stale secs] [--heartbeat secs]\n" \
 "             [--slots n] [--fair] [--token] [--print-token]\n" \
-"             [--verbose[=flock]] lockpath [--] command [arg ...]\n" \
+"             [--on-lost=term|kill|ignore] [--kill-after secs]\n" \
+"             [--max-time secs] [--verbose[=flock]]\n" \
+"             lockpath [--] command [arg ...]\n" \
 "       dlock [options] lockpath -c command\n" \
 "       dlock [-sxun] [-w secs] [-E code] [-m method] [--token]\n" \
 "             [--print-token] fd\n" \
@@ -62,6 +64,10 @@
 "                           it in DLOCK_TOKEN\n" \
 "      --print-token        --token, and print the token on stdout once\n" \
 "                           the lock is taken\n" \
+"      --on-lost=ACTION     when the lock is lost while the command runs:\n" \
+"                           term (default), kill or ignore\n" \
+"      --kill-after SECS    SIGKILL this long after SIGTERM (default 5)\n" \
+"      --max-time SECS      end the command after SECS seconds (exit 124)\n" \
 "      --verbose            report waiting, acquisition and release on\n" \
 "                           stderr, with the time of day\n" \
 "      --verbose=flock      print flock(1)'s --verbose lines instead (also\n" \
@@ -76,8 +82,8 @@
 "\n" \
 "Exit status: the command's, or 128+N if it died of signal N; 1 (or -E)\n" \
 "when busy or timed out; 64 usage; 65 bad descriptor, or --slots differs\n" \
-"from the lock's; 66 cannot open;\n" \
-"69 method unavailable; 71 system error; 73 cannot create; 126 cannot\n" \
+"from the lock's; 66 cannot open; 69 method unavailable; 71 system error\n" \
+"or lock lost; 73 cannot create; 124 --max-time ran out; 126 cannot\n" \
 "execute; 127 not found; 77 (fence) a newer token was seen.\n"
 
 #define TRY_HELP "Try 'dlock --help' for more information.\n"
@@ -94,6 +100,9 @@ enum {
 	OPT_FAIR,
 	OPT_TOKEN,
 	OPT_PRINT_TOKEN,
+	OPT_ON_LOST,
+	OPT_KILL_AFTER,
+	OPT_MAX_TIME,
 };
 
 static const struct option long_options[] = {
@@ -119,6 +128,9 @@ static const struct option long_options[] = {
 	{ "fair", no_argument, NULL, OPT_FAIR },
 	{ "token", no_argument, NULL, OPT_TOKEN },
 	{ "print-token", no_argument, NULL, OPT_PRINT_TOKEN },
+	{ "on-lost", required_argument, NULL, OPT_ON_LOST },
+	{ "kill-after", required_argument, NULL, OPT_KILL_AFTER },
+	{ "max-time", required_argument, NULL, OPT_MAX_TIME },
 	{ "verbose", optional_argument, NULL, OPT_VERBOSE },
 	{ "command", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
@@ -203,6 +215,19 @@ seconds_arg(const char *what, const char *value)
 		    "out of range (at most 1e9 seconds)" :
 		    "not a number of seconds");
 	return v;
+}
+
+static int
+on_lost_arg(const char *value)
+{
+	if (strcmp(value, "term") == 0)
+		return ON_LOST_TERM;
+	if (strcmp(value, "kill") == 0)
+		return ON_LOST_KILL;
+	if (strcmp(value, "ignore") == 0)
+		return ON_LOST_IGNORE;
+	usage_error("--on-lost '%s': the actions are term, kill and ignore",
+	    value);
 }
 
 static int
@@ -303,6 +328,18 @@ parse_options(struct cli *cli, int argc, char **argv)
 		case OPT_FAIR:
 			cli->lock.flags |= DLOCK_FAIR;
 			break;
+		case OPT_ON_LOST:
+			cli->on_lost = on_lost_arg(optarg);
+			break;
+		case OPT_KILL_AFTER:
+			cli->kill_after = seconds_arg("--kill-after", optarg);
+			break;
+		case OPT_MAX_TIME:
+			cli->max_time = seconds_arg("--max-time", optarg);
+			if (cli->max_time <= 0)
+				usage_error("--max-time '%s': must be more than "
+				    "0", optarg);
+			break;
 		case 'E':
 			cli->conflict_status = (int)number_arg("exit code",
 			    optarg, 0, 255);
@@ -363,6 +400,9 @@ parse_options(struct cli *cli, int argc, char **argv)
 	if (cli->close_fd && cli->no_fork)
 		usage_error("-o and -F cannot be used together: without a "
 		    "wrapper, the command is the only holder of the lock");
+	if (cli->max_time > 0 && (cli->no_fork || cli->argv == NULL))
+		usage_error("--max-time: %s", cli->no_fork ? "-F leaves no "
+		    "dlock to end the command" : "there is no command to end");
 	if (cli->operation == LOCK_UN && cli->fd < 0)
 		usage_error("-u releases a lock on a descriptor; a lock taken "
 		    "for a command is released when the command exits");
@@ -508,6 +548,8 @@ main(int argc, char **argv)
 		.timeout = -1,
 		.conflict_status = 1,
 		.fd = -1,
+		.on_lost = ON_LOST_TERM,
+		.kill_after = KILL_AFTER_DEFAULT,
 	};
 	dlock_t *lk;
 

@@ -11,26 +11,44 @@
 
 /* How the command turns errno into one line on stderr and an exit status. */
 
-/* --verbose lines carry the wall-clock time, for cron logs. */
-void
-say_verbose(const struct cli *cli, const char *fmt, ...)
+static void
+vsay_timed(const char *fmt, va_list ap)
 {
 	char when[32] = "", line[1024];
 	struct timespec now;
 	struct tm tm;
-	va_list ap;
 
-	if (cli->verbose != VERBOSE_DLOCK)
-		return;
-	va_start(ap, fmt);
 	/* clang-analyzer 14 misreads this va_list as uninitialized. */
 	vsnprintf(line, sizeof(line), fmt, ap); // NOLINT(clang-analyzer-valist.Uninitialized)
-	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (localtime_r(&now.tv_sec, &tm) != NULL)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "dlock: %s.%03ld %s\n", when, now.tv_nsec / 1000000L,
 	    line);
+}
+
+/* Lines about events a log must date: a lost lock, a time limit. */
+void
+say_timed(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay_timed(fmt, ap);
+	va_end(ap);
+}
+
+/* --verbose lines carry the wall-clock time, for cron logs. */
+void
+say_verbose(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli->verbose != VERBOSE_DLOCK)
+		return;
+	va_start(ap, fmt);
+	vsay_timed(fmt, ap);
+	va_end(ap);
 }
 
 /*

@@ -3,13 +3,11 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +28,7 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 #define NFORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
 
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t child_leads_group;
 static volatile sig_atomic_t pending_signal;
 static sigset_t handled;
 
@@ -41,11 +40,31 @@ on_signal(int sig, siginfo_t *info, void *context)
 		pending_signal = sig;
 		return;
 	}
-	/* A signal from the terminal went to the command's process group
-	 * as well; sending it again would deliver it twice. */
-	if (info != NULL && info->si_code == SI_KERNEL)
+	/* A signal from the terminal went to the command, in our process
+	 * group, as well; sending it again would deliver it twice. */
+	if (!child_leads_group && info != NULL && info->si_code == SI_KERNEL)
 		return;
-	kill(child_pid, sig);
+	kill(child_leads_group ? -child_pid : child_pid, sig);
+}
+
+/*
+ * The command gets a process group of its own, so that a lost lock or
+ * --max-time ends a shell's children with it, and so that a signal to the
+ * wrapper's group alone (a SIGKILL meant for dlock) leaves it running,
+ * kept by its keeper.  Except under a terminal: there the shell's job
+ * control (Ctrl-C, Ctrl-Z, kill %1) reaches the job's process group,
+ * which the command must stay in, and the policy's signals go to the
+ * command alone.
+ */
+static int
+command_leads_group(void)
+{
+	int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+
+	if (tty < 0)
+		return 1;
+	close(tty);
+	return 0;
 }
 
 /*
@@ -160,10 +179,13 @@ spawn(struct cli *cli, pid_t *pid, int *err)
 	}
 	rc = posix_spawnattr_init(&attr);
 	if (rc == 0) {
+		child_leads_group = command_leads_group();
 		posix_spawnattr_setsigmask(&attr, &saved);
 		posix_spawnattr_setsigdefault(&attr, &handled);
+		posix_spawnattr_setpgroup(&attr, 0);
 		posix_spawnattr_setflags(&attr,
-		    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+		    (child_leads_group ? POSIX_SPAWN_SETPGROUP : 0));
 		rc = posix_spawnp(pid, cli->argv[0], use_actions, &attr,
 		    cli->argv, environ);
 		posix_spawnattr_destroy(&attr);
@@ -238,14 +260,20 @@ fork_at_gate(struct cli *cli, struct gated *g, int *err)
 	for (size_t i = 0; i < NFORWARDED; i++)
 		sigaddset(&blocked, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &blocked, &saved);
+	child_leads_group = command_leads_group();
 	g->pid = pending_signal ? -1 : fork();
 	if (g->pid == 0) {
 		/* Only the wrapper may hold the gate open, or the child
 		 * would never see it close. */
 		close(gate[1]);
 		close(report[0]);
+		if (child_leads_group)
+			setpgid(0, 0);
 		run_at_gate(cli, gate[0], report[1], &saved);
 	}
+	/* In both, so that the group exists whichever runs first. */
+	if (g->pid > 0 && child_leads_group)
+		setpgid(g->pid, g->pid);
 	*err = g->pid < 0 && !pending_signal ? errno : 0;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	close(gate[0]);
@@ -391,58 +419,6 @@ spawn_gated(struct cli *cli, dlock_t *lk, pid_t *pid, int *err)
 	return open_gate(&g, pid, err);
 }
 
-static int
-status_of(int wstatus)
-{
-	if (WIFSIGNALED(wstatus))
-		return 128 + WTERMSIG(wstatus);
-	return WEXITSTATUS(wstatus);
-}
-
-static int
-pidfd_of(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-	(void)pid;
-	errno = ENOSYS;
-	return -1;
-#endif
-}
-
-/*
- * Waits for the command, refreshing the lock's lease every period seconds
- * (0: never).  *lost is set when a refresh finds the lock broken.
- */
-static int
-wait_for(pid_t pid, dlock_t *lk, double period, int *lost)
-{
-	int pidfd = period > 0 ? pidfd_of(pid) : -1, wstatus;
-
-	while (pidfd >= 0) {
-		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-		int n = poll(&pfd, 1, (int)(period * 1000));
-
-		if (n > 0)
-			break;
-		if (n == 0 && !*lost && dlock_heartbeat(lk) < 0) {
-			*lost = errno == DLOCK_ELOST;
-			warnx("refreshing lock '%s': %s", dlock_path(lk),
-			    lock_error_text(errno));
-		}
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-	while (waitpid(pid, &wstatus, 0) < 0) {
-		if (errno != EINTR) {
-			warn("waiting for the command (pid %d)", (int)pid);
-			return EXIT_OSERR;
-		}
-	}
-	return status_of(wstatus);
-}
-
 static double
 heartbeat_period(const struct cli *cli, dlock_t *lk)
 {
@@ -460,7 +436,7 @@ run_command(struct cli *cli, dlock_t *lk)
 {
 	enum started started;
 	pid_t pid = -1;
-	int err = 0, status, lost = 0;
+	int err = 0, status, outcome = 0;
 
 	if (dlock_slot(lk) > 0) {
 		char slot[16];
@@ -491,14 +467,17 @@ run_command(struct cli *cli, dlock_t *lk)
 		return status;
 	}
 	say_verbose(cli, "running %s (pid %d)", cli->argv[0], (int)pid);
-	status = wait_for(pid, lk, heartbeat_period(cli, lk), &lost);
+	status = supervise(cli, lk, pid, child_leads_group ? -pid : pid,
+	    heartbeat_period(cli, lk), &outcome);
 	say_verbose(cli, "%s exited with status %d; releasing %s",
 	    cli->argv[0], status, lock_name(cli));
-	if (dlock_close(lk) < 0 || lost) {
+	/* A loss reported while the command ran is not reported again. */
+	if (dlock_close(lk) < 0 && !(outcome == EXIT_OSERR &&
+	    errno == DLOCK_ELOST)) {
 		warnx("releasing lock '%s': %s", lock_name(cli),
-		    lock_error_text(lost ? DLOCK_ELOST : errno));
+		    lock_error_text(errno));
 		if (status == 0)
 			status = EXIT_OSERR;
 	}
-	return status;
+	return outcome != 0 ? outcome : status;
 }

@@ -31,13 +31,19 @@ struct waitline {
 };
 
 double
-seconds_since(const struct timespec *t0)
+seconds_on(clockid_t clock, const struct timespec *t0)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(clock, &now);
 	return (double)(now.tv_sec - t0->tv_sec) +
 	    (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+double
+seconds_since(const struct timespec *t0)
+{
+	return seconds_on(CLOCK_MONOTONIC, t0);
 }
 
 /* Only the foreground job may draw: a background one would be stopped

@@ -4,17 +4,20 @@
 # shellcheck shell=bash
 
 _dlock_methods="auto fcntl flock lockfile mkdir"
+_dlock_on_lost="term kill ignore"
 
 _dlock_options="-s --shared -x -e --exclusive -u --unlock -n --nb --nonblocking --nonblock
 	-w --wait --timeout -E --conflict-exit-code -o --close -F --no-fork
 	-m --method --fcntl --start --length --fd --stale --heartbeat --slots
-	--fair --token --print-token --verbose -h --help -V --version"
+	--fair --token --print-token --on-lost --kill-after --max-time --verbose
+	-h --help -V --version"
 
 # Options whose value is the next word.
 _dlock_takes_value() {
 	case $1 in
 	-w | --wait | --timeout | -E | --conflict-exit-code | -m | --method | \
-		--start | --length | --fd | --stale | --heartbeat | --slots)
+		--start | --length | --fd | --stale | --heartbeat | --slots | \
+		--on-lost | --kill-after | --max-time)
 		return 0 ;;
 	esac
 	return 1
@@ -110,8 +113,13 @@ _dlock() {
 		# shellcheck disable=SC2207
 		COMPREPLY=($(compgen -W "$_dlock_methods" -- "$cur"))
 		return ;;
+	--on-lost)
+		# shellcheck disable=SC2207
+		COMPREPLY=($(compgen -W "$_dlock_on_lost" -- "$cur"))
+		return ;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | --start | \
-		--length | --fd | --stale | --heartbeat | --slots)
+		--length | --fd | --stale | --heartbeat | --slots | --kill-after | \
+		--max-time)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then

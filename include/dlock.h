@@ -56,7 +56,8 @@ enum dlock_method {
 #define DLOCK_STALE_DEFAULT	300.0
 
 /*
- * errno of a release or heartbeat that found the lock broken by another.
+ * errno of a release or heartbeat that found the lock broken by another,
+ * or its lease run out by the holder's own clock (dlock_lost()).
  * (Not ESTALE: network filesystems return that for their own reasons.)
  */
 #define DLOCK_ELOST		EIDRM
@@ -109,6 +110,7 @@ int dlock_unlock(dlock_t *lk);
 int dlock_close(dlock_t *lk);
 
 int dlock_heartbeat(dlock_t *lk);
+int dlock_lost(const dlock_t *lk);
 int dlock_set_child(dlock_t *lk, pid_t child);
 
 /* What dlock_status() and dlock_break() find at a lock path. */

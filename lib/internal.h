@@ -153,6 +153,11 @@ struct dlock {
 	char *dir;		/* the directory holding the lock */
 	struct timespec published_at;	/* CLOCK_MONOTONIC, taken just
 					   before our lock was published */
+	struct timespec renewed_at;	/* CLOCK_BOOTTIME, taken just before
+					   the last publish or refresh that
+					   got through */
+	int lost;		/* a heartbeat found the lock broken, or
+				   its lease run out: see dlock_lost() */
 	int publish_how;	/* what publish_file() found works here */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
@@ -213,6 +218,9 @@ int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int), int child_can_lock);
 /* childwait.c: a pidfd of process pid (pidfd_open(2)); -1 with errno. */
 int pidfd_for(pid_t pid);
+
+/* namelock.c: whether the lease ran out by our own clock. */
+int name_lease_ran_out(const struct dlock *lk);
 
 /* lock.c: dlock_open() with the kernel's lock calls given. */
 struct dlock *handle_open(const char *path, const struct dlock_options *opts,

@@ -450,6 +450,16 @@ dlock_heartbeat(dlock_t *lk)
 }
 
 int
+dlock_lost(const dlock_t *lk)
+{
+	/* A shape is lost when the ordinary lock it holds is. */
+	if (lk->inner != NULL)
+		return dlock_lost(lk->inner);
+	return lk->lost || (lk->held && lk->name_ops != NULL &&
+	    name_lease_ran_out(lk));
+}
+
+int
 dlock_set_child(dlock_t *lk, pid_t child)
 {
 	if (child < 0) {

@@ -211,6 +211,27 @@ empty_file_verdict(struct dlock *lk, const struct lock_look *look)
 	return seen_for < EMPTY_GRACE_SECONDS ? EWOULDBLOCK : EEXIST;
 }
 
+/*
+ * The lock is ours, its lease begun at published_at (CLOCK_MONOTONIC):
+ * the same moment on CLOCK_BOOTTIME starts the lease dlock_lost() keeps.
+ */
+static void
+took_lock(struct dlock *lk)
+{
+	struct timespec mono, boot;
+	long long ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	ns = (long long)(boot.tv_sec - mono.tv_sec + lk->published_at.tv_sec) *
+	    1000000000LL + boot.tv_nsec - mono.tv_nsec +
+	    lk->published_at.tv_nsec;
+	lk->renewed_at.tv_sec = (time_t)(ns / 1000000000LL);
+	lk->renewed_at.tv_nsec = (long)(ns % 1000000000LL);
+	lk->held = LOCK_EX;
+	lk->lost = 0;
+}
+
 int
 name_try(struct dlock *lk, int shared)
 {
@@ -230,7 +251,7 @@ name_try(struct dlock *lk, int shared)
 	err = quick_try(lk);
 	if (err != 1) {
 		if (err == 0)
-			lk->held = LOCK_EX;
+			took_lock(lk);
 		return err;
 	}
 	/* The record of a wait's temporary stays as it was written. */
@@ -246,7 +267,7 @@ name_try(struct dlock *lk, int shared)
 			    (size_t)q->len);
 		}
 		if (err == 0) {
-			lk->held = LOCK_EX;
+			took_lock(lk);
 			lk->judged.exists = 0;
 			return 0;
 		}
@@ -268,7 +289,7 @@ name_try(struct dlock *lk, int shared)
 		 * temporary. */
 		if (q->tmp[0] != '\0' && lock_is_ours(lk, &look)) {
 			lk->published_at = q->tmp_at;
-			lk->held = LOCK_EX;
+			took_lock(lk);
 			return 0;
 		}
 		err = foreign_lock(lk, &look);
@@ -316,16 +337,52 @@ unpublish(struct dlock *lk)
  * --force, can take a live lock away at any time: that lets two holders
  * in whatever the release does.
  */
+static double
+seconds_on(clockid_t clock, const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(clock, &now);
+	return (double)(now.tv_sec - since->tv_sec) +
+	    (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+static double
+lease_margin(const struct dlock *lk)
+{
+	return 1 + lk->stale / 10;
+}
+
 static int
 lease_is_fresh(const struct dlock *lk)
 {
-	struct timespec now;
-	double elapsed, margin = 1 + lk->stale / 10;
+	double elapsed = seconds_on(CLOCK_MONOTONIC, &lk->published_at);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (double)(now.tv_sec - lk->published_at.tv_sec) +
-	    (double)(now.tv_nsec - lk->published_at.tv_nsec) / 1e9;
-	return elapsed >= 0 && elapsed < lk->stale - margin;
+	return elapsed >= 0 && elapsed < lk->stale - lease_margin(lk);
+}
+
+/*
+ * The same judgement from the last refresh that got through, on the
+ * clock that counts a suspended machine's sleep: a holder that slept or
+ * could not reach the file server for that long must take its lock for
+ * lost before any judge can take it for stale.
+ */
+int
+name_lease_ran_out(const struct dlock *lk)
+{
+	double elapsed = seconds_on(CLOCK_BOOTTIME, &lk->renewed_at);
+
+	return elapsed < 0 || elapsed >= lk->stale - lease_margin(lk);
+}
+
+/* Ends a lock found lost: the next operation on it fails. */
+static int
+fail_lost(struct dlock *lk, int still_held)
+{
+	lk->lost = 1;
+	lk->held = still_held ? lk->held : 0;
+	errno = DLOCK_ELOST;
+	return -1;
 }
 
 /*
@@ -370,6 +427,19 @@ name_unlock(struct dlock *lk)
 {
 	int ours;
 
+	/* A lock whose lease ran out is still removed if it is provably
+	 * ours, but its holder learns that it was not held throughout. */
+	if (lk->lost) {
+		lk->lost = 0;
+		if (lk->held && with_own_lock(lk, unpublish) < 0 &&
+		    errno != DLOCK_ELOST) {
+			lk->lost = 1;
+			return -1;
+		}
+		lk->held = 0;
+		errno = DLOCK_ELOST;
+		return -1;
+	}
 	if (!lk->held)
 		return 0;
 	if (!lease_is_fresh(lk)) {
@@ -397,7 +467,7 @@ name_release(struct dlock *lk)
 {
 	int rc = 0, saved;
 
-	if (lk->held)
+	if (lk->held || lk->lost)
 		rc = name_unlock(lk);
 	saved = errno;
 	quick_end(lk);
@@ -421,10 +491,17 @@ static int
 name_heartbeat(struct dlock *lk)
 {
 	struct lock_look look;
+	struct timespec asked;
 	int fd, rc, saved;
 
+	if (lk->lost)
+		return fail_lost(lk, 1);
 	if (!lk->held)
 		return 0;
+	if (name_lease_ran_out(lk))
+		return fail_lost(lk, 1);
+	/* Before the call: the server stamps the lease after this. */
+	clock_gettime(CLOCK_BOOTTIME, &asked);
 	fd = open(lk->record_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
@@ -439,13 +516,13 @@ name_heartbeat(struct dlock *lk)
 	if (fd < 0 || !lock_is_ours(lk, &look)) {
 		if (fd >= 0)
 			close(fd);
-		lk->held = 0;
-		errno = DLOCK_ELOST;
-		return -1;
+		return fail_lost(lk, 0);
 	}
 	rc = futimens(fd, NULL);
 	saved = errno;
 	close(fd);
+	if (rc == 0)
+		lk->renewed_at = asked;
 	errno = saved;
 	return rc;
 }

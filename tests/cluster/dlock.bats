@@ -10,16 +10,6 @@
 
 load helpers
 
-DLOCK=${DLOCK:-$repo_root/build/dlock}
-
-note() {
-	echo "# $*" >&3
-}
-
-now() {
-	date +%s.%N
-}
-
 # count_updates METHOD WORKERS ROUNDS: WORKERS processes on each host each
 # take the lock ROUNDS times and increment a shared counter under it.
 count_updates() {

@@ -8,6 +8,16 @@ repo_root=$(cd -- "$BATS_TEST_DIRNAME/../.." && pwd)
 on_host=$repo_root/scripts/on-host
 cluster_env=${DLOCK_CLUSTER_DIR:-/var/tmp/dlock-cluster}/env
 holder_pids=()
+DLOCK=${DLOCK:-$repo_root/build/dlock}
+
+# note TEXT...: a figure for the record, shown by bats as a "# " line.
+note() {
+	echo "# $*" >&3
+}
+
+now() {
+	date +%s.%N
+}
 
 # A tiny POSIX record lock tool, since util-linux flock(1) only takes
 # flock(2) locks.  "hold" waits for the lock, creates READY, then sleeps;

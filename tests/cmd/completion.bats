@@ -40,6 +40,12 @@ complete_words() {
 	[ "$(complete_words dlock status --sl)" = --slots ]
 }
 
+@test "after --on-lost, its actions are offered" {
+	expected=$(printf '%s\n' ignore kill term)
+	[ "$(complete_words dlock --on-lost "")" = "$expected" ]
+	[ "$(complete_words dlock --on-lost k)" = kill ]
+}
+
 @test "the first word offers the subcommands beside lock paths" {
 	[ "$(complete_words dlock st)" = status ]
 	complete_words dlock "" >"$T/offered"

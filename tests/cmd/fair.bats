@@ -15,7 +15,7 @@ eval "shared_$(declare -f teardown)"
 teardown() {
 	local pid
 	for pid in "${WAITERS[@]}"; do
-		kill -KILL -- "-$pid" 2>/dev/null || true
+		end_job "$pid" || true
 	done
 	shared_teardown
 }
@@ -130,14 +130,14 @@ check_order() {
 		queue_waiter 1 -m "$method" -w 30
 		queue_waiter 2 -m "$method" -w 30
 		queue_waiter 3 -m "$method" -w 30
-		kill -KILL -- "-${WAITERS[1]}"
+		end_job "${WAITERS[1]}"
 		wait "${WAITERS[1]}" || true
 		# Its successor finds it dead and removes its ticket, while
 		# the holder still holds.
 		wait_for tickets_are 2
 		[ "$(tr '\n' ' ' <"$T/order" 2>/dev/null)" = "" ]
 		# The holder goes too (so a lockfile is left to break).
-		kill -KILL -- "-${HOLDER_PIDS[0]}"
+		end_job "${HOLDER_PIDS[0]}"
 		wait "${WAITERS[0]}"
 		wait "${WAITERS[2]}"
 		note "$method: after waiter 2 was killed: served $(tr '\n' ' ' <"$T/order")"

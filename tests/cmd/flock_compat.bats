@@ -50,7 +50,7 @@ load helpers
 
 @test "exclusive wait is granted once the shared holder lets go" {
 	hold -s
-	( sleep 0.3; kill -KILL -- "-${HOLDER_PIDS[0]}" ) &
+	( sleep 0.3; end_job "${HOLDER_PIDS[0]}" ) &
 	run timeout 10 "$DLOCK" -x -w 5 "$L" echo got
 	[ "$status" -eq 0 ]
 	[ "$output" = got ]
@@ -88,7 +88,7 @@ load helpers
 
 @test "timed wait succeeds once the holder lets go" {
 	hold
-	( sleep 0.5; kill -KILL -- "-${HOLDER_PIDS[0]}" ) &
+	( sleep 0.5; end_job "${HOLDER_PIDS[0]}" ) &
 	run timeout 10 "$DLOCK" -w 5 "$L" echo finished
 	[ "$status" -eq 0 ]
 	[ "$output" = finished ]

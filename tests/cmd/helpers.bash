@@ -9,10 +9,22 @@ setup() {
 	HOLDER_PIDS=()
 }
 
+# end_job PID: SIGKILLs the job PID leads, started with setsid: every
+# process of its session.  The command of a dlock without a terminal has
+# a process group of its own, and its keeper another, so killing the
+# job's process group alone would leave them running.  All are stopped
+# first, so that a keeper cannot see its command die and release the
+# lock before its own SIGKILL: the job dies as a crash would.
+end_job() {
+	pkill -STOP -s "$1" 2>/dev/null
+	pkill -KILL -s "$1" 2>/dev/null
+	kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
+}
+
 teardown() {
 	local pid i
 	for pid in "${HOLDER_PIDS[@]}"; do
-		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+		end_job "$pid" || true
 	done
 	# A process on its way out (a waiter hung up by its terminal) may
 	# still create a file in $T for a moment: try again for up to 2 s.
@@ -75,7 +87,7 @@ hold_with_flock1() {
 release_holders() {
 	local pid
 	for pid in "${HOLDER_PIDS[@]}"; do
-		kill -KILL -- "-$pid" 2>/dev/null || true
+		end_job "$pid" || true
 		wait "$pid" 2>/dev/null || true
 	done
 	HOLDER_PIDS=()

@@ -99,7 +99,7 @@ check_recovery() {
 	run timeout 20 "$DLOCK" --slots 3 -m "$method" -n "$L" true
 	[ "$status" -eq 1 ]
 	killed=$(cat "$T/slot.2")
-	kill -KILL -- "-${HOLDER_PIDS[1]}"
+	end_job "${HOLDER_PIDS[1]}"
 	t0=$(now)
 	run timeout 20 "$DLOCK" --slots 3 -m "$method" -w 10 "$L" sh -c 'echo "$DLOCK_SLOT"'
 	note "$method: slot $killed of a SIGKILLed holder taken again after" \

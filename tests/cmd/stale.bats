@@ -83,7 +83,7 @@ torture() {
 			holds "$took" "<" 1 || { echo "round $r: took $took s"; false; }
 		fi
 		wait "$b" || { echo "round $r: b exited $?"; false; }
-		kill -KILL -- "-$a" 2>/dev/null || true
+		end_job "$a" || true
 		wait "$a" 2>/dev/null || true
 		no_doubles
 		[ ! -e "$L" ]
@@ -122,7 +122,7 @@ race_dead_lock() {
 		HOLDER_PIDS+=("$p")
 		wait_for grep -qs ' child=' "$L" "$L/owner"
 		t_kill=$EPOCHREALTIME
-		kill -KILL -- "-$p"
+		end_job "$p"
 		wait "$p" || true
 		pids=()
 		for ((i = 1; i <= 16; i++)); do
@@ -248,7 +248,7 @@ race_dead_lock() {
 }
 
 @test "a lock of another host whose heartbeat stopped is taken over after its lease, not before" {
-	local r o cmd wrapper t_stop last t_in silence took
+	local r o cmd wrapper keeper t_stop last t_in silence took
 	: >"$T/takeovers"
 	: >"$T/silences"
 	for ((r = 1; r <= 4; r++)); do
@@ -258,13 +258,15 @@ race_dead_lock() {
 		wait_for test -s "$T/o.d/in.o"
 		sleep 0.3
 		read -r cmd wrapper < <(pids_of o "$T/o.d")
-		# Stopping the wrapper stops its heartbeat; killing both ends
-		# everything, which from here looks the same.
+		keeper=$(keeper_of "$wrapper")
+		# Stopping the wrapper and its keeper stops the heartbeat;
+		# killing all three ends everything, which from here looks
+		# the same.
 		t_stop=$EPOCHREALTIME
 		if ((r % 2)); then
-			kill -STOP "$wrapper"
+			kill -STOP "$wrapper" "$keeper"
 		else
-			kill -KILL "$wrapper" "$cmd"
+			kill -KILL "$wrapper" "$keeper" "$cmd"
 		fi
 		last=$(stat -c %.9Y "$L")
 		occupant w 0 "" --stale 2
@@ -277,7 +279,7 @@ race_dead_lock() {
 		holds "$silence" ">=" 1.95 || { echo "round $r: in after $silence s of silence"; false; }
 		holds "$took" "<=" 4 || { echo "round $r: took $took s"; false; }
 		wait "$OCCUPANT"
-		kill -KILL -- "-$o" 2>/dev/null || true
+		end_job "$o" || true
 		wait "$o" 2>/dev/null || true
 	done
 	figure "another host's silent lock, lease 2 s: 4 rounds; takeover after the heartbeat stopped $(min_median_max "$T/takeovers")"
@@ -285,18 +287,19 @@ race_dead_lock() {
 }
 
 @test "a holder paused past its lease loses the lock: it says so when it ends, and leaves its successor's lock" {
-	local o cmd wrapper got nonce
+	local o cmd wrapper keeper got nonce
 	other_host_occupant o 3 2
 	o=$OCCUPANT
 	wait_for test -s "$T/o.d/in.o"
 	read -r cmd wrapper < <(pids_of o "$T/o.d")
-	kill -STOP "$wrapper"
+	keeper=$(keeper_of "$wrapper")
+	kill -STOP "$wrapper" "$keeper"
 	occupant w 2 "" --stale 2
 	wait_long 10 test -s "$T/in.w"
 	nonce=$(nonce_in "$L")
 	[ -n "$nonce" ]
 	grep -q " host=$(this_host) " "$L"
-	kill -CONT "$wrapper"
+	kill -CONT "$keeper" "$wrapper"
 	got=0
 	wait "$o" || got=$?
 	[ "$got" -ne 0 ]

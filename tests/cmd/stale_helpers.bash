@@ -40,6 +40,12 @@ pids_of() {
 	cat "${2:-$T}/pids.$1"
 }
 
+# keeper_of WRAPPER: the pid of the keeper that refreshes the lease of
+# the dlock WRAPPER's lock while its command runs.
+keeper_of() {
+	pgrep -P "$1" -x dlock-keeper
+}
+
 # minus A B: A - B, to the millisecond.
 minus() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a - b }'
