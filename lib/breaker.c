@@ -220,6 +220,55 @@ fail_with(int err)
 	return -1;
 }
 
+static int remove_judged(struct dlock *lk, const struct lock_look *now);
+
+/*
+ * Removes the intent beside the lock if its owner is dead (intent.c).
+ * Called with the breaker held: the owner of a dead intent removes
+ * nothing, and everyone else removes an intent only here, so the intent
+ * cannot change between the judgement and the unlink.
+ */
+static void
+drop_dead_intent(struct dlock *lk)
+{
+	struct intent_look now;
+	char why[160];
+
+	if (look_at_intent(lk, &now) == 0 && now.exists &&
+	    judge_intent(lk, &now, 1, why, sizeof(why)) == DLOCK_DEAD)
+		unlink(lk->intent_path);
+}
+
+static int
+drop_intent(struct dlock *lk, const struct lock_look *now,
+    const struct breaker_job *job)
+{
+	struct dlock_status verdict;
+
+	(void)job;
+	memset(&verdict, 0, sizeof(verdict));
+	/* The intent is the only word on a lock made with it and left with
+	 * no record: such a lock goes with it (see break_it()). */
+	if (now->exists && !now->kind_mismatch && intent_made_lock(now) &&
+	    judge_lock(lk, now, &verdict) == DLOCK_DEAD)
+		return remove_judged(lk, now);
+	drop_dead_intent(lk);
+	return 0;
+}
+
+/*
+ * Removes an intent left by a dead process, and the lock it was making if
+ * that has no record.  Fails with EWOULDBLOCK while another process
+ * breaks or releases.
+ */
+int
+clear_intent_if_dead(struct dlock *lk)
+{
+	struct breaker_job job = { .force = 0 };
+
+	return with_breaker(lk, 0, &job, drop_intent);
+}
+
 static int
 break_it(struct dlock *lk, const struct lock_look *now,
     const struct breaker_job *job)
@@ -230,12 +279,22 @@ break_it(struct dlock *lk, const struct lock_look *now,
 		return fail_with(ECANCELED);
 	if (!job->force && judge_lock(lk, now, &verdict) != DLOCK_DEAD)
 		return fail_with(EBUSY);
-	if (lk->name_ops->kind == NAME_IS_RECORD &&
-	    !(now->parsed && now->owner.kind == DLOCK_RECORD_V1) &&
+	return remove_judged(lk, now);
+}
+
+/* Removes the lock in *now, judged stale with the breaker held. */
+static int
+remove_judged(struct dlock *lk, const struct lock_look *now)
+{
+	/* A file or directory with no record of ours may be the lock of a
+	 * kernel-lock method (flock(1) locks directories too). */
+	if (!(now->parsed && now->owner.kind == DLOCK_RECORD_V1) &&
 	    kernel_lock_present(lk->path))
 		return fail_with(EPROTO);
-	if (lk->name_ops->unpublish(lk) == 0)
+	if (lk->name_ops->unpublish(lk) == 0) {
+		drop_dead_intent(lk);
 		return 0;
+	}
 	/* Gone already: released through another client of a network
 	 * filesystem whose cache still showed it here. */
 	if (errno == ENOENT || errno == ESTALE)

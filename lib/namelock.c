@@ -74,8 +74,11 @@ name_prepare(struct dlock *lk)
 	lk->record_path = ops->kind == NAME_HOLDS_RECORD ?
 	    joined(lk->path, "/" MKDIR_RECORD_NAME) : strdup(lk->path);
 	lk->break_path = joined(lk->path, ".break");
+	lk->intent_path = joined(lk->path, ".intent");
+	lk->aside_path = joined(lk->path, ".released");
 	lk->dir = directory_of(lk->path);
 	if (lk->record_path == NULL || lk->break_path == NULL ||
+	    lk->intent_path == NULL || lk->aside_path == NULL ||
 	    lk->dir == NULL)
 		goto fail;
 	if (record_self(&lk->self, dlock_method_name(lk->method), 0) < 0)
@@ -233,8 +236,9 @@ name_try(struct dlock *lk, int shared)
 			return 0;
 		}
 		/* ESTALE: another client of a network filesystem just
-		 * removed or replaced a name we had cached; look again. */
-		if (errno == ESTALE)
+		 * removed or replaced a name we had cached; EWOULDBLOCK:
+		 * a process of this host is making the lock (intent.c). */
+		if (errno == ESTALE || errno == EWOULDBLOCK)
 			break;
 		if (errno != EEXIST)
 			return -1;
@@ -499,8 +503,11 @@ name_release(struct dlock *lk)
 	lk->watch = -1;
 	free(lk->record_path);
 	free(lk->break_path);
+	free(lk->intent_path);
+	free(lk->aside_path);
 	free(lk->dir);
 	lk->record_path = lk->break_path = lk->dir = NULL;
+	lk->intent_path = lk->aside_path = NULL;
 	errno = saved;
 	return rc;
 }
