@@ -195,6 +195,7 @@ judge_intent(struct dlock *lk, const struct intent_look *intent, int by_age,
 {
 	struct dlock_owner o = intent->owner;
 	struct timespec now;
+	double age;
 
 	o.child = 0;
 	if (intent->parsed && same_host(lk, &o))
@@ -208,12 +209,13 @@ judge_intent(struct dlock *lk, const struct intent_look *intent, int by_age,
 	}
 	/* One with no record yet is written in the call after its
 	 * creation: one that stays empty was left by a kill. */
-	if (by_age && server_now(lk->dir, &now) == 0 &&
-	    now.tv_sec - intent->mtime.tv_sec > (intent->parsed ?
-	    INTENT_STALE : INTENT_EMPTY_STALE)) {
-		snprintf(why, size, "it was left %lld s ago",
-		    (long long)(now.tv_sec - intent->mtime.tv_sec));
-		return DLOCK_DEAD;
+	if (by_age && server_now(lk->dir, &now) == 0) {
+		age = (double)(now.tv_sec - intent->mtime.tv_sec) +
+		    (double)(now.tv_nsec - intent->mtime.tv_nsec) / 1e9;
+		if (age > (intent->parsed ? INTENT_STALE : INTENT_EMPTY_STALE)) {
+			snprintf(why, size, "it was left %.1f s ago", age);
+			return DLOCK_DEAD;
+		}
 	}
 	snprintf(why, size, "its maker cannot be asked from this host");
 	return DLOCK_UNKNOWN;
