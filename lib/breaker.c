@@ -88,26 +88,28 @@ breaker_is_dead(struct dlock *lk, int fd, const struct stat *st)
  * created.  Clearing is therefore serialized by LOCKPATH.break.clear
  * (held for microseconds; one left by a death is cleared by its age), and
  * the dead breaker stays open meanwhile, so that its inode number cannot
- * pass to a new file.
+ * pass to a new file.  Fails with EPERM when the dead breaker is not this
+ * user's to remove: no one of this user can break or release until
+ * someone who may removes it.
  */
-static void
+static int
 clear_dead_breaker(struct dlock *lk)
 {
 	char clear[PATH_MAX];
 	struct timespec now;
 	struct stat st, again;
-	int fd, cfd, n;
+	int fd, cfd, n, rc = 0;
 
 	n = snprintf(clear, sizeof(clear), "%s.clear", lk->break_path);
 	if (n < 0 || (size_t)n >= sizeof(clear))
-		return;
+		return 0;
 	fd = open(lk->break_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return 0;
 	if (fstat(fd, &st) < 0 || !breaker_is_dead(lk, fd, &st)) {
 		close(fd);
-		return;
+		return 0;
 	}
 	cfd = open(clear, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    lk->mode & 0666);
@@ -117,14 +119,18 @@ clear_dead_breaker(struct dlock *lk)
 		    now.tv_sec - again.st_mtim.tv_sec > BREAKER_STALE)
 			unlink(clear);
 		close(fd);
-		return;
+		return 0;
 	}
 	close(cfd);
 	if (lstat(lk->break_path, &again) == 0 && again.st_ino == st.st_ino &&
-	    again.st_dev == st.st_dev)
-		unlink(lk->break_path);
+	    again.st_dev == st.st_dev && unlink(lk->break_path) < 0 &&
+	    (errno == EPERM || errno == EACCES))
+		rc = -1;
 	unlink(clear);
 	close(fd);
+	if (rc < 0)
+		errno = EPERM;
+	return rc;
 }
 
 /* One attempt; EWOULDBLOCK while another process holds it. */
@@ -138,7 +144,8 @@ breaker_take(struct dlock *lk, ino_t *ino)
 		errno = EWOULDBLOCK;
 	if (errno != EEXIST)
 		return -1;
-	clear_dead_breaker(lk);
+	if (clear_dead_breaker(lk) < 0)
+		return -1;
 	if (create_breaker(lk, ino) == 0)
 		return 0;
 	if (errno == EEXIST || errno == ESTALE)

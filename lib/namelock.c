@@ -208,6 +208,24 @@ empty_file_verdict(struct dlock *lk, const struct lock_look *look)
 	return seen_for < EMPTY_GRACE_SECONDS ? EWOULDBLOCK : EEXIST;
 }
 
+/*
+ * No lock can be created here by this user (EACCES): and if the lock
+ * there is stale, it is one this user may not remove either (EPERM),
+ * which says more.
+ */
+static int
+fail_unless_stale(struct dlock *lk)
+{
+	struct dlock_status verdict;
+	struct lock_look look;
+
+	memset(&verdict, 0, sizeof(verdict));
+	errno = look_at_lock(lk, &look) == 0 && look.exists &&
+	    !foreign_lock(lk, &look) &&
+	    judge_lock(lk, &look, &verdict) == DLOCK_DEAD ? EPERM : EACCES;
+	return -1;
+}
+
 static int
 name_try(struct dlock *lk, int shared)
 {
@@ -240,11 +258,17 @@ name_try(struct dlock *lk, int shared)
 		 * a process of this host is making the lock (intent.c). */
 		if (errno == ESTALE || errno == EWOULDBLOCK)
 			break;
+		if (errno == EACCES)
+			return fail_unless_stale(lk);
 		if (errno != EEXIST)
 			return -1;
 		if (look_at_lock(lk, &look) < 0) {
 			if (errno == ESTALE)
 				break;
+			/* A record this user may not read: its holder can
+			 * never be judged from here, so waiting is vain. */
+			if (errno == EACCES)
+				errno = EPERM;
 			return -1;
 		}
 		if (!look.exists)
@@ -267,8 +291,13 @@ name_try(struct dlock *lk, int shared)
 		}
 		if (break_if_unchanged(lk, &look, 0) < 0 &&
 		    errno != EWOULDBLOCK && errno != ECANCELED &&
-		    errno != EBUSY && errno != ESTALE)
+		    errno != EBUSY && errno != ESTALE) {
+			/* Stale, and not this user's to remove: it can
+			 * never become free for us, so waiting is vain. */
+			if (errno == EACCES)
+				errno = EPERM;
 			return -1;
+		}
 	}
 	errno = EWOULDBLOCK;
 	return -1;
