@@ -259,8 +259,8 @@ static void
 hint_shared_layout(void)
 {
 	warnx("hint: in a lock directory shared by several users, lay it "
-	    "out as dlock(1) SHARED LOCK DIRECTORIES says, so that every "
-	    "user can remove a stale lock");
+	    "out as dlock(1) says under Shared lock directories, so that "
+	    "every user can remove a stale lock");
 }
 
 /*

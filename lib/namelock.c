@@ -210,8 +210,8 @@ empty_file_verdict(struct dlock *lk, const struct lock_look *look)
 
 /*
  * No lock can be created here by this user (EACCES): and if the lock
- * there is stale, it is one this user may not remove either (EPERM),
- * which says more.
+ * there is stale, or has a record this user may not read, it is one this
+ * user can do nothing about either (EPERM), which says more.
  */
 static int
 fail_unless_stale(struct dlock *lk)
@@ -220,9 +220,12 @@ fail_unless_stale(struct dlock *lk)
 	struct lock_look look;
 
 	memset(&verdict, 0, sizeof(verdict));
-	errno = look_at_lock(lk, &look) == 0 && look.exists &&
-	    !foreign_lock(lk, &look) &&
-	    judge_lock(lk, &look, &verdict) == DLOCK_DEAD ? EPERM : EACCES;
+	if (look_at_lock(lk, &look) < 0)
+		errno = errno == EACCES ? EPERM : EACCES;
+	else
+		errno = look.exists && !foreign_lock(lk, &look) &&
+		    judge_lock(lk, &look, &verdict) == DLOCK_DEAD ?
+		    EPERM : EACCES;
 	return -1;
 }
 
