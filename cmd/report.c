@@ -198,8 +198,11 @@ report_lock_error(const struct cli *cli, int err)
 static const char *
 user_named(uid_t uid, char *buf, size_t size)
 {
-	const struct passwd *pw = getpwuid(uid);
+	struct passwd pwd, *pw = NULL;
+	char names[4096];
 
+	if (getpwuid_r(uid, &pwd, names, sizeof(names), &pw) != 0)
+		pw = NULL;
 	if (pw != NULL)
 		snprintf(buf, size, "%s (uid %u)", pw->pw_name, (unsigned)uid);
 	else

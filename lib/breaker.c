@@ -61,12 +61,16 @@ breaker_is_dead(struct dlock *lk, int fd, const struct stat *st)
 	struct lock_look look;
 	struct timespec now;
 	ssize_t n;
+	int dated = server_now(lk->dir, &now) == 0;
 
-	if (server_now(lk->dir, &now) == 0 &&
-	    now.tv_sec - st->st_mtim.tv_sec > BREAKER_STALE)
+	if (dated && now.tv_sec - st->st_mtim.tv_sec > BREAKER_STALE)
 		return 1;
 	memset(&look, 0, sizeof(look));
 	n = pread(fd, buf, sizeof(buf), 0);
+	/* Created in place (no hard links here) and never written: its
+	 * maker was killed between the two calls. */
+	if (n == 0 && dated && now.tv_sec - st->st_mtim.tv_sec > 1)
+		return 1;
 	if (n <= 0 || record_parse(buf, (size_t)n, &look.owner) < 0 ||
 	    look.owner.kind != DLOCK_RECORD_V1 ||
 	    strcmp(look.owner.host, lk->self.host) != 0)
@@ -242,8 +246,9 @@ drop_dead_intent(struct dlock *lk)
 	char why[160];
 
 	if (look_at_intent(lk, &now) == 0 && now.exists &&
-	    judge_intent(lk, &now, 1, why, sizeof(why)) == DLOCK_DEAD)
-		unlink(lk->intent_path);
+	    judge_intent(lk, &now, 1, why, sizeof(why)) == DLOCK_DEAD &&
+	    unlink(lk->intent_path) == 0)
+		sweep_leftovers(lk);
 }
 
 static int
@@ -300,6 +305,7 @@ remove_judged(struct dlock *lk, const struct lock_look *now)
 		return fail_with(EPROTO);
 	if (lk->name_ops->unpublish(lk) == 0) {
 		drop_dead_intent(lk);
+		sweep_leftovers(lk);
 		return 0;
 	}
 	/* Gone already: released through another client of a network

@@ -53,8 +53,10 @@ intent_made_lock(const struct lock_look *look)
 	return after >= 0 && after <= INTENT_WINDOW_NS;
 }
 
+/* Reads the file at path as an intent: intent.c's, or a temporary file
+ * holding a record (sweep.c). */
 int
-look_at_intent(struct dlock *lk, struct intent_look *intent)
+look_at_record_file(const char *path, struct intent_look *intent)
 {
 	char buf[DLOCK_RECORD_MAX + 1];
 	struct stat st;
@@ -62,7 +64,7 @@ look_at_intent(struct dlock *lk, struct intent_look *intent)
 	int fd;
 
 	memset(intent, 0, sizeof(*intent));
-	fd = open(lk->intent_path,
+	fd = open(path,
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT || errno == ESTALE ? 0 : -1;
@@ -83,6 +85,12 @@ look_at_intent(struct dlock *lk, struct intent_look *intent)
 	if (!intent->parsed)
 		memset(&intent->owner, 0, sizeof(intent->owner));
 	return 0;
+}
+
+int
+look_at_intent(struct dlock *lk, struct intent_look *intent)
+{
+	return look_at_record_file(lk->intent_path, intent);
 }
 
 int

@@ -240,6 +240,13 @@ int intent_link(struct dlock *lk, const char *target, const char *record,
     size_t len);
 void intent_drop(struct dlock *lk);
 int look_at_intent(struct dlock *lk, struct intent_look *intent);
+int look_at_record_file(const char *path, struct intent_look *intent);
+
+/* sweep.c: with the breaker held. */
+void sweep_leftovers(struct dlock *lk);
+
+/* method_mkdir.c: empties a mkdir lock's directory that was set aside. */
+void empty_aside(const char *aside);
 int intent_made_lock(const struct lock_look *look);
 
 /* open.c */

@@ -103,7 +103,7 @@ NAMED=(-e inject=linkat:error=EOPNOTSUPP)
 }
 
 # Without hard links, the lock is created in place and written at once.
-IN_PLACE=(-e inject=link,linkat:error=EPERM)
+IN_PLACE=(-e "inject=link,linkat:error=EPERM")
 @test "mkdir without hard links: a holder killed at any step leaves the lock to a waiter at once, and nothing behind" {
 	walk_kills mkdir "mkdir openat write close unlink rmdir rename" "${IN_PLACE[@]}"
 }
@@ -225,4 +225,32 @@ torture() {
 	run timeout 10 "$DLOCK" -m mkdir -w 1 "$T/d/L" true
 	[ "$status" -eq 0 ]
 	[ -z "$(ls -A "$T/d")" ]
+}
+
+@test "temporary files of dead processes are removed by the next process that breaks a stale lock; files that are not records stay" {
+	local m
+	can_strace || skip "strace cannot trace here"
+	for m in lockfile mkdir; do
+		rm -rf "$T/d"
+		mkdir "$T/d"
+		# A holder killed as it releases: a stale lock.
+		{ strace -o /dev/null -e inject=unlink,rename:signal=SIGKILL:when=1 \
+			"$DLOCK" -m "$m" "$T/d/L" true; } 2>/dev/null || true
+		[ -e "$T/d/L" ]
+		# Its record under the names a kill leaves, and two files of
+		# someone else's that only look like them.
+		if [ "$m" = mkdir ]; then cat "$T/d/L/owner"; else cat "$T/d/L"; fi >"$T/rec"
+		cp "$T/rec" "$T/d/L.4242.0.tmp"
+		cp "$T/rec" "$T/d/L.break.4242.1.tmp"
+		: >"$T/d/L.4243.0.tmp"
+		touch -d '-5 sec' "$T/d/L.4243.0.tmp"
+		echo data >"$T/d/L.1.2.tmp"
+		echo data >"$T/d/L.notes.tmp"
+		for i in 1 2 3; do
+			"$DLOCK" -m "$m" -w 2 "$T/d/L" true &
+		done
+		wait
+		[ "$(ls -A "$T/d" | tr '\n' ' ')" = "L.1.2.tmp L.notes.tmp " ] ||
+			{ echo "$m: $(ls -A "$T/d")"; false; }
+	done
 }
