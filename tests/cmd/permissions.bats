@@ -76,9 +76,7 @@ stale_text() {
 sticky_refusal() {
 	local m=$1 start
 	need_root
-	D=$(mktemp -d "$T/sticky.XXXXXX")
-	chmod 1777 "$D"
-	dead_lock "$m"
+	dead_lock_in 1777 "$m"
 	want="dlock: cannot lock '$D/L': $(stale_text "$m"), but it belongs to root (uid 0) and '$D' is sticky (mode 1777): only root (uid 0) may remove it"
 	start=$(now)
 	contend_as_nobody 4 "$DLOCK" -m "$m" -w 5 "$D/L" true
@@ -93,7 +91,6 @@ sticky_refusal() {
 	done
 	wait
 	[ -z "$(ls -A "$D")" ]
-	rm -rf "$D"
 }
 
 @test "lockfile: root's stale lock in a sticky directory: nobody's waiters exit 77 at once, saying whose it is and who may remove it" {
@@ -104,16 +101,21 @@ sticky_refusal() {
 	sticky_refusal mkdir
 }
 
+# dead_lock_in MODE METHOD: a fresh directory $D of that mode, holding a
+# stale lock of root's.
+dead_lock_in() {
+	D=$(mktemp -d "$T/dir.XXXXXX")
+	chmod "$1" "$D"
+	dead_lock "$2"
+}
+
 @test "a stale lock in a directory nobody may not write to: 77, naming the directory" {
 	local m
 	need_root
 	for m in lockfile mkdir; do
-		D=$(mktemp -d "$T/ro.XXXXXX")
-		chmod 755 "$D"
-		dead_lock "$m"
+		dead_lock_in 755 "$m"
 		contend_as_nobody 3 "$DLOCK" -m "$m" -w 5 "$D/L" true
 		all_said 77 "dlock: cannot lock '$D/L': $(stale_text "$m"), but '$D' (of root (uid 0), mode 0755) is not writable by this user: only a user who may write to it, or root, may remove it" 3
-		rm -rf "$D"
 	done
 }
 
@@ -121,16 +123,13 @@ sticky_refusal() {
 	local m
 	need_root
 	for m in lockfile mkdir; do
-		D=$(mktemp -d "$T/sticky.XXXXXX")
-		chmod 1777 "$D"
-		dead_lock "$m"
+		dead_lock_in 1777 "$m"
 		printf 'dlock/1 method=%s pid=%d host=%s boot=%s pidns=%s start=1 time=1 nonce=0123456789abcdef0123456789abcdef\n' \
 			"$m" "$(cat /proc/sys/kernel/pid_max)" "$(uname -n)" \
 			"$(cat /proc/sys/kernel/random/boot_id)" \
 			"$(stat -L -c %i /proc/self/ns/pid)" >"$D/L.break"
 		contend_as_nobody 3 "$DLOCK" -m "$m" -w 5 "$D/L" true
 		all_said 77 "dlock: cannot lock '$D/L': its breaker lock '$D/L.break', left by a process that died while breaking or releasing it, cannot be removed: it belongs to root (uid 0) and '$D' is sticky (mode 1777): only root (uid 0) may remove it" 3
-		rm -rf "$D"
 	done
 }
 
@@ -160,7 +159,6 @@ shared_layout() {
 	run as_nobody "$DLOCK" break "$D/L"
 	[ "$status" -eq 0 ]
 	[ "$(ls -A "$D")" = count ]
-	rm -rf "$D"
 }
 
 @test "lockfile: in a setgid group directory (2775), nobody's waiters break root's stale lock and get in, one at a time" {

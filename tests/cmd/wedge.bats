@@ -250,7 +250,7 @@ torture() {
 			"$DLOCK" -m "$m" -w 2 "$T/d/L" true &
 		done
 		wait
-		[ "$(ls -A "$T/d" | tr '\n' ' ')" = "L.1.2.tmp L.notes.tmp " ] ||
+		[ "$(cd "$T/d" && echo * .[!.]*)" = "L.1.2.tmp L.notes.tmp .[!.]*" ] ||
 			{ echo "$m: $(ls -A "$T/d")"; false; }
 	done
 }
