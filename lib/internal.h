@@ -5,6 +5,7 @@
 /* Declarations shared inside libdlock; never installed. */
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -118,6 +119,23 @@ enum path_seen {
 	PATH_MISSING		/* ENOENT */
 };
 
+/* A wait for a lock held by a name, and what lets its polls cost one
+ * operation each (namewait.c). */
+struct quick_poll {
+	int waiting;		/* a wait is going on */
+	struct timespec began;	/* CLOCK_MONOTONIC, when it began */
+	int active;		/* a poll need not look until ... */
+	struct timespec until;	/* ... then (CLOCK_MONOTONIC) */
+	int owner_here;		/* ... nor while owner, on this host, lives */
+	struct dlock_owner owner;
+	char record[DLOCK_RECORD_MAX + 1];	/* our record for this wait */
+	int len;		/* its length, 0 before the first try */
+	char tmp[PATH_MAX];	/* lockfile: it under a temporary name,
+				   "" if none */
+	struct timespec tmp_at;	/* CLOCK_MONOTONIC, just before it was
+				   written */
+};
+
 struct dlock {
 	const struct dlock_ops *ops;
 	int method;		/* enum dlock_method, never DLOCK_AUTO */
@@ -157,6 +175,9 @@ struct dlock {
 	struct lock_look empty;		/* an empty file first seen ... */
 	struct timespec empty_since;	/* ... then (CLOCK_MONOTONIC) */
 	struct timespec rejudge_at;	/* ... and when it may next be stale */
+	int remote;		/* on a network filesystem: polls are round
+				   trips (namewait.c) */
+	struct quick_poll quick;	/* the wait going on, if any */
 };
 
 /* wait.c */
@@ -165,6 +186,8 @@ int deadline_left(const struct timespec *deadline, struct timespec *left);
 int sleep_up_to(int fd, const struct timespec *deadline, long max_ns,
     const sigset_t *mask);
 long backoff_ns(unsigned int attempt, long cap_ns);
+/* base_ns times a random factor in [0.75, 1.25). */
+long jittered(long base_ns);
 /*
  * How a polling wait tries and sleeps.  try_lock makes one attempt that
  * fails with EWOULDBLOCK while the lock is busy; woken says a release cut
@@ -175,6 +198,8 @@ struct poll_steps {
 	int (*try_lock)(struct dlock *lk, int shared, int woken);
 	int (*pause)(struct dlock *lk, long delay_ns,
 	    const struct timespec *deadline, const sigset_t *mask);
+	/* The sleep before poll attempt n; NULL: backoff_ns(). */
+	long (*delay)(struct dlock *lk, unsigned int attempt, long cap_ns);
 };
 int wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
     long cap_ns, const sigset_t *blocked, const struct poll_steps *steps);
@@ -200,12 +225,25 @@ int look_at_lock(struct dlock *lk, struct lock_look *look);
 int same_lock(const struct lock_look *a, const struct lock_look *b);
 int lock_is_ours(struct dlock *lk, const struct lock_look *look);
 
+/* namelock.c, namewait.c: the engine of the name methods. */
+int name_try(struct dlock *lk, int shared);
+int name_record(struct dlock *lk, int new_nonce);
+int name_wait(struct dlock *lk, int shared, const struct timespec *deadline);
+void quick_start(struct dlock *lk, const struct lock_look *look,
+    const struct dlock_status *verdict);
+int quick_try(struct dlock *lk);
+int wait_publish(struct dlock *lk);
+void quick_begin(struct dlock *lk);
+void quick_end(struct dlock *lk);
+
 /* stale.c */
 int judge_lock(struct dlock *lk, const struct lock_look *look,
     struct dlock_status *out);
 int judge_intent(struct dlock *lk, const struct intent_look *intent,
     int by_age, char *why, size_t size);
 int server_now(const char *dir, struct timespec *now);
+/* The owner, on this host, runs (or may: anything uncertain is alive). */
+int owner_alive(const struct dlock_owner *o);
 
 /* breaker.c */
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
@@ -248,6 +286,9 @@ void sweep_leftovers(struct dlock *lk);
 /* method_mkdir.c: empties a mkdir lock's directory that was set aside. */
 void empty_aside(const char *aside);
 int intent_made_lock(const struct lock_look *look);
+/* data, whole, under a new temporary name beside target, given in tmp. */
+int prepare_named(const char *target, const char *data, size_t len,
+    mode_t mode, char *tmp, size_t size);
 
 /* open.c */
 int open_lock_file(struct dlock *lk, int want_write);

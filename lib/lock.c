@@ -296,6 +296,11 @@ take(struct dlock *lk, int shared, double timeout)
 	struct timespec deadline;
 	int rc;
 
+	/* A lock held by a name, about to be waited for if busy: on a
+	 * network filesystem the first try is then made as a wait's tries
+	 * are, at one operation each (namewait.c). */
+	if (lk->name_ops != NULL && timeout != 0)
+		quick_begin(lk);
 	rc = lk->ops->try_lock(lk, shared);
 	if (rc < 0 && errno == EWOULDBLOCK && timeout != 0) {
 		if (timeout > 0)
@@ -307,6 +312,8 @@ take(struct dlock *lk, int shared, double timeout)
 			rc = wait_poll(lk, shared, timeout > 0 ? &deadline : NULL,
 			    POLL_CAP_NS, NULL);
 	}
+	if (lk->name_ops != NULL)
+		quick_end(lk);
 	return rc;
 }
 

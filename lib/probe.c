@@ -427,6 +427,21 @@ probe_directory(const char *dir, int resolve, const struct stat *seen,
 	FILE *fp;
 	int rc, save;
 
+	/*
+	 * A filesystem with no block device of its own (major 0: NFS, FUSE,
+	 * CephFS, but also tmpfs and btrfs) is named by its mount line, found
+	 * by the device of the look at the lock path: statfs(), a round trip
+	 * to the server on a network filesystem, is needed only when no line
+	 * carries the device (in a chroot).
+	 */
+	if (!resolve && seen != NULL && major(seen->st_dev) == 0 &&
+	    (fp = fopen(MOUNTINFO, "re")) != NULL) {
+		rc = probe_mounts(dir, 0, 0, seen->st_dev, fp, out);
+		fclose(fp);
+		if (rc == 0)
+			return 0;
+		memset(out, 0, sizeof(*out));
+	}
 	if (statfs(dir, &sfs) == -1)
 		return -1;
 	magic = (unsigned long)sfs.f_type & 0xFFFFFFFFUL;

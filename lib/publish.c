@@ -106,37 +106,58 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 #endif
 }
 
+int
+prepare_named(const char *target, const char *data, size_t len, mode_t mode,
+    char *tmp, size_t size)
+{
+	static unsigned int serial;
+	int fd = -1, n, err, tries;
+
+	for (tries = 0; fd < 0 && tries < 8; tries++) {
+		n = snprintf(tmp, size, "%s.%d.%u.tmp", target, (int)getpid(),
+		    serial++);
+		if (n < 0 || (size_t)n >= size) {
+			tmp[0] = '\0';
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, mode & 0666);
+		if (fd < 0 && errno != EEXIST) {
+			tmp[0] = '\0';
+			return -1;
+		}
+	}
+	if (fd < 0) {
+		tmp[0] = '\0';
+		return -1;
+	}
+	/* Closed before any link: over NFS the close writes the data back,
+	 * and a reader on another client must find it whole. */
+	if (write_all(fd, data, len) < 0) {
+		err = errno;
+		close(fd);
+	} else if (close(fd) < 0) {
+		err = errno;
+	} else {
+		return 0;
+	}
+	unlink(tmp);
+	tmp[0] = '\0';
+	errno = err;
+	return -1;
+}
+
 /* A temporary name of our own beside the target, then link(2).  Returns
  * as publish_unnamed(); a kill in between leaves the temporary file. */
 static enum published
 publish_named(const char *target, const char *data, size_t len, mode_t mode)
 {
-	static unsigned int serial;
 	char tmp[PATH_MAX];
-	int fd = -1, n, rc, err, tries;
+	int rc, err;
 
-	for (tries = 0; fd < 0 && tries < 8; tries++) {
-		n = snprintf(tmp, sizeof(tmp), "%s.%d.%u.tmp", target,
-		    (int)getpid(), serial++);
-		if (n < 0 || (size_t)n >= sizeof(tmp)) {
-			errno = ENAMETOOLONG;
-			return PUBLISH_ERROR;
-		}
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, mode);
-		if (fd < 0 && errno != EEXIST)
-			return PUBLISH_ERROR;
-	}
-	if (fd < 0)
+	if (prepare_named(target, data, len, mode, tmp, sizeof(tmp)) < 0)
 		return PUBLISH_ERROR;
-	if (write_all(fd, data, len) < 0) {
-		err = errno;
-		unlink(tmp);
-		return fail_publishing(fd, err);
-	}
-	/* Closed before the link: over NFS the close writes the data back,
-	 * and a reader on another client must find it whole. */
-	close(fd);
 	rc = link(tmp, target);
 	err = errno;
 	if (rc < 0 && err == EEXIST && linked_after_all(target, data, len))

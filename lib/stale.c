@@ -90,6 +90,14 @@ owner_state(const struct dlock_owner *o, char *why, size_t size)
 	return DLOCK_ALIVE;
 }
 
+int
+owner_alive(const struct dlock_owner *o)
+{
+	char why[160];
+
+	return owner_state(o, why, sizeof(why)) == DLOCK_ALIVE;
+}
+
 /*
  * The file server's time: the mtime the server gives a file created now.
  * The local clock may be off from the server's by any amount.  An unnamed

@@ -84,20 +84,26 @@ sleep_up_to(int fd, const struct timespec *deadline, long max_ns,
 long
 backoff_ns(unsigned int attempt, long cap_ns)
 {
-	static _Thread_local unsigned int seed;
-	long base, delay;
+	long base;
 
-	if (seed == 0)
-		seed = (unsigned int)getpid() * 2654435761u ^ (unsigned int)time(NULL);
-	seed = seed * 1103515245u + 12345u;
 	if (attempt > 1000)
 		attempt = 1000;
 	/* Capped before the jitter, so that capped polls stay spread out. */
 	base = (long)attempt * (long)attempt;
 	base = base < cap_ns / 1000000L ? base * 1000000L : cap_ns;
-	delay = base / 4 * 3 +
-	    (long)((double)(seed >> 8) / (1u << 24) * ((double)base / 2));
-	return delay;
+	return jittered(base);
+}
+
+long
+jittered(long base_ns)
+{
+	static _Thread_local unsigned int seed;
+
+	if (seed == 0)
+		seed = (unsigned int)getpid() * 2654435761u ^ (unsigned int)time(NULL);
+	seed = seed * 1103515245u + 12345u;
+	return base_ns / 4 * 3 +
+	    (long)((double)(seed >> 8) / (1u << 24) * ((double)base_ns / 2));
 }
 
 /*
@@ -130,7 +136,10 @@ wait_polling(struct dlock *lk, int shared, const struct timespec *deadline,
 			rc = -1;
 			break;
 		}
-		rc = steps->pause(lk, backoff_ns(++attempt, cap_ns), deadline,
+		++attempt;
+		rc = steps->pause(lk, steps->delay != NULL ?
+		    steps->delay(lk, attempt, cap_ns) :
+		    backoff_ns(attempt, cap_ns), deadline,
 		    (lk->flags & DLOCK_INTERRUPTIBLE) ? mask : NULL);
 		if (rc < 0)
 			break;

@@ -98,6 +98,26 @@ raw_mkdir_op(struct side *s)
 	return rmdir(s->path);
 }
 
+/* Where there are no unnamed files (NFS): a named one, linked in and
+ * removed, as dlock does there. */
+static int
+publish_named(const char *target, const char *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", target);
+	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	rc = write(fd, data, len) == (ssize_t)len ? 0 : -1;
+	if (close(fd) < 0 || link(tmp, target) < 0)
+		rc = -1;
+	if (unlink(tmp) < 0)
+		rc = -1;
+	return rc;
+}
+
 /* An unnamed file holding data, linked in as target. */
 static int
 publish_whole(const char *dir, const char *target, const char *data,
@@ -107,6 +127,8 @@ publish_whole(const char *dir, const char *target, const char *data,
 	int fd, rc;
 
 	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR))
+		return publish_named(target, data, len);
 	if (fd < 0)
 		return -1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: ISC */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
+
+#include "internal.h"
+
+/*
+ * Waiting for a lock held by a name (lockfile, mkdir).  On a local
+ * filesystem a release wakes the waiters through inotify, and a poll costs
+ * little.  On a network filesystem nothing wakes a waiter on another
+ * client, and every system call on the lock's directory is a round trip to
+ * the server: there a poll must cost one operation, and the polls come
+ * faster the younger the wait, so that a lock held briefly passes on in
+ * about a round trip while a long wait costs the server a few operations
+ * a second.
+ */
+
+/* A look at the lock (its record read, its holder judged) is taken again
+ * this often while a wait goes on, at the least and at the most. */
+#define RELOOK_MIN_SECONDS 1.0
+#define RELOOK_MAX_SECONDS 10.0
+
+/* The temporary that each poll links holds our record; it is written again
+ * when it is this old, or a tenth of the lease, whichever comes first, so
+ * that the lock starts its lease fresh. */
+#define PREPARED_MAX_SECONDS 30.0
+
+static double
+seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) +
+	    (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static double
+min_of(double a, double b)
+{
+	return a < b ? a : b;
+}
+
+#ifdef __linux__
+/* A release on this host removes a name in the lock's directory. */
+static int
+watch_releases(struct dlock *lk)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd >= 0 && inotify_add_watch(fd, lk->dir,
+	    IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void
+drain(int fd)
+{
+	char buf[4096];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/*
+ * Whether the events on the watch include the removal of the lock's own
+ * name.  The others (the breaker lock, a temporary name, files that have
+ * nothing to do with the lock) free nothing: waking every waiter for
+ * them only has them all try in vain.  A lost event counts as a release.
+ */
+static int
+lock_name_removed(struct dlock *lk)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *slash = strrchr(lk->path, '/');
+	const char *base = slash != NULL ? slash + 1 : lk->path;
+	const struct inotify_event *ev;
+	int removed = *base == '\0';
+	ssize_t n;
+
+	while ((n = read(lk->watch, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;
+		    p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(void *)p;
+			if ((ev->mask & IN_Q_OVERFLOW) ||
+			    (ev->len > 0 && strcmp(ev->name, base) == 0))
+				removed = 1;
+		}
+	}
+	return removed;
+}
+#endif
+
+/*
+ * A sleep between polls (see sleep_up_to()) that the removal of the lock's
+ * name, seen by the watch, cuts short.  Returns 1 when it did, 0 when the
+ * sleep ran its course, -1 as sleep_up_to().
+ */
+static int
+pause_between_polls(struct dlock *lk, long delay_ns,
+    const struct timespec *deadline, const sigset_t *mask)
+{
+	struct timespec until, left;
+
+	deadline_set(&until, (double)delay_ns / 1e9);
+	if (deadline != NULL && (deadline->tv_sec < until.tv_sec ||
+	    (deadline->tv_sec == until.tv_sec &&
+	    deadline->tv_nsec < until.tv_nsec)))
+		until = *deadline;
+	for (;;) {
+		if (sleep_up_to(lk->watch, &until, delay_ns, mask) < 0)
+			return -1;
+#ifdef __linux__
+		if (lk->watch >= 0 && lock_name_removed(lk))
+			return 1;
+#endif
+		if (lk->watch < 0 || !deadline_left(&until, &left))
+			return 0;
+	}
+}
+
+
+/*
+ * After a look found the lock held and not stale, a poll need not look
+ * again until the verdict may change: until the holder's lease may run out
+ * (a holder elsewhere), while the holder's process lives (one on this
+ * host: asked of /proc, which costs the server nothing), and in any case
+ * for no longer than a while proportionate to the wait, because the
+ * holder may change unseen.  Such a poll is one operation: link(2) of a
+ * temporary holding our record (lockfile) or mkdir(2) (mkdir); either
+ * fails with EEXIST while the name is taken and takes the lock at once
+ * when it is free.  Called by name_try() in a wait only.
+ */
+void
+quick_start(struct dlock *lk, const struct lock_look *look,
+    const struct dlock_status *verdict)
+{
+	struct quick_poll *q = &lk->quick;
+	double relook = min_of(RELOOK_MAX_SECONDS, seconds_since(&q->began) / 2);
+
+	if (!lk->remote || !q->waiting)
+		return;
+	if (relook < RELOOK_MIN_SECONDS)
+		relook = RELOOK_MIN_SECONDS;
+	q->owner_here = 0;
+	if (verdict == NULL || verdict->state == DLOCK_UNKNOWN) {
+		/* Judged by the lease: remember_judgement() set when it
+		 * may run out, and it is looked at again then. */
+		double lease_left = -seconds_since(&lk->rejudge_at);
+
+		if ((verdict != NULL && verdict->age < 0) || lease_left <= 0)
+			return;
+		deadline_set(&q->until, min_of(relook, lease_left));
+	} else if (verdict->state == DLOCK_ALIVE && verdict->same_host &&
+	    look->parsed) {
+		q->owner_here = 1;
+		q->owner = look->owner;
+		deadline_set(&q->until, relook);
+	} else {
+		return;
+	}
+	q->active = 1;
+}
+
+static int
+prepared_is_fresh(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+
+	return q->tmp[0] != '\0' &&
+	    seconds_since(&q->tmp_at) < min_of(PREPARED_MAX_SECONDS, lk->stale / 10);
+}
+
+/* Our record (same nonce, the time of now) under a temporary name. */
+static int
+prepare(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+
+	if (prepared_is_fresh(lk))
+		return 0;
+	if (q->tmp[0] != '\0')
+		unlink(q->tmp);
+	q->tmp[0] = '\0';
+	if (name_record(lk, 0) < 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &q->tmp_at);
+	return prepare_named(lk->path, q->record, (size_t)q->len, lk->mode,
+	    q->tmp, sizeof(q->tmp));
+}
+
+/* The verdict of the last look still holds. */
+static int
+quick_holds(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+
+	if (!q->active)
+		return 0;
+	if (seconds_since(&q->until) >= 0 ||
+	    (q->owner_here && !owner_alive(&q->owner))) {
+		q->active = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * In a wait on a network filesystem, a lockfile is published by a link of
+ * the temporary that the wait keeps (one operation), not by writing a new
+ * one each time.  A link that fails with EEXIST is not read back here (see
+ * publish_file()): the look that follows a whole try finds our nonce if
+ * the link was made after all.  Returns as quick_try().
+ */
+int
+wait_publish(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+	int rc;
+
+	if (!q->waiting || !lk->remote || lk->name_ops->kind != NAME_IS_RECORD ||
+	    lk->publish_how != PUBLISH_NAMED)
+		return 1;
+	if (prepare(lk) < 0)
+		return 1;
+	rc = link(q->tmp, lk->path);
+	if (rc == 0) {
+		lk->published_at = q->tmp_at;
+		return 0;
+	}
+	return errno == EEXIST ? -1 : 1;
+}
+
+/*
+ * A poll of one operation (see quick_start()).  Returns 0 with the lock
+ * taken, -1 with EWOULDBLOCK while it is held, -1 with errno on an error,
+ * and 1 when a whole try must be made instead.
+ */
+int
+quick_try(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+	int rc;
+
+	if (!q->waiting || !quick_holds(lk))
+		return 1;
+	rc = wait_publish(lk);
+	if (rc == 1 && lk->name_ops->kind == NAME_HOLDS_RECORD &&
+	    name_record(lk, 0) == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &lk->published_at);
+		rc = lk->name_ops->publish(lk, q->record, (size_t)q->len);
+	}
+	if (rc == 0)
+		return 0;
+	if (rc < 0 && errno == EEXIST) {
+		errno = EWOULDBLOCK;
+		return -1;
+	}
+	/* Anything else (ESTALE, a filesystem without links): the whole try
+	 * knows what to make of it. */
+	q->active = 0;
+	return 1;
+}
+
+/* A wait begins, or may: the try before it is made as its tries are. */
+void
+quick_begin(struct dlock *lk)
+{
+	clock_gettime(CLOCK_MONOTONIC, &lk->quick.began);
+	lk->quick.waiting = 1;
+}
+
+/* The end of a wait, or of a try that took the lock: the temporary goes. */
+void
+quick_end(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+	int saved = errno;
+
+	if (q->tmp[0] != '\0')
+		unlink(q->tmp);
+	q->tmp[0] = '\0';
+	q->active = q->waiting = 0;
+	q->len = 0;
+	errno = saved;
+}
+
+/*
+ * On a network filesystem the sleep between polls is an eighth of the
+ * time waited so far (at least a millisecond, at most the cap): a lock
+ * held for a moment is polled for often, for a moment, and one held long
+ * costs the server little.  Locally the polls back off as backoff_ns()
+ * says, and inotify wakes the waiters at each release.
+ */
+static long
+name_delay(struct dlock *lk, unsigned int attempt, long cap_ns)
+{
+	long base;
+
+	if (!lk->remote)
+		return backoff_ns(attempt, cap_ns);
+	base = (long)(seconds_since(&lk->quick.began) / 8 * 1e9);
+	if (base < 1000000L)
+		base = 1000000L;
+	return jittered(base < cap_ns ? base : cap_ns);
+}
+
+/*
+ * After a release that another waiter has already turned into its own
+ * lock, a try would only cost a failed publish and a judgement of a lock
+ * just made: when every waiter wakes at once, that is most of what they
+ * spend.
+ */
+static int
+try_unless_retaken(struct dlock *lk, int shared, int woken)
+{
+	struct stat st;
+
+	if (woken && lstat(lk->path, &st) == 0) {
+		errno = EWOULDBLOCK;
+		return -1;
+	}
+	return name_try(lk, shared);
+}
+
+static const struct poll_steps name_steps = {
+	.try_lock = try_unless_retaken,
+	.pause = pause_between_polls,
+	.delay = name_delay,
+};
+
+/* The watch is set before the first try, so that no release is missed. */
+int
+name_wait(struct dlock *lk, int shared, const struct timespec *deadline)
+{
+	int rc;
+
+#ifdef __linux__
+	/*
+	 * One watch for the handle's life: closing an inotify descriptor
+	 * waits for the kernel to tear its watch down, a millisecond or
+	 * more that would fall between taking the lock and returning.
+	 */
+	if (lk->watch < 0)
+		lk->watch = watch_releases(lk);
+	else
+		drain(lk->watch);
+#endif
+	if (!lk->quick.waiting)
+		quick_begin(lk);
+	rc = wait_polling(lk, shared, deadline, lk->poll_cap_ns, NULL,
+	    &name_steps);
+	quick_end(lk);
+	return rc;
+}
