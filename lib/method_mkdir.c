@@ -95,10 +95,11 @@ empty_aside(const char *aside)
 
 /*
  * Moves the lock out of the way in one step, record and all.  The fixed
- * name LOCKPATH.released is taken when it is an empty directory (rename(2)
- * replaces one); when it holds something, it is a leftover of a release
- * killed half-way, or one under way: it is emptied and removed, being no
- * lock, and if it still stands a name of our own is used.
+ * name LOCKPATH.released, which the next release finds, is taken when it
+ * is an empty directory (rename(2) replaces one); when it holds something,
+ * it is a leftover of a release killed half-way, or one under way: it is
+ * emptied and removed, being no lock, and if it still stands a name of
+ * our own is used.
  */
 static int
 set_aside(struct dlock *lk, char *aside, size_t size)
@@ -112,8 +113,11 @@ set_aside(struct dlock *lk, char *aside, size_t size)
 	}
 	if (rename(lk->path, aside) == 0)
 		return 0;
+	/* EPERM, EACCES: an empty one of another user's in a sticky
+	 * directory, or the lock is not ours to move at all, as the next
+	 * rename says. */
 	if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR &&
-	    errno != EISDIR)
+	    errno != EISDIR && errno != EPERM && errno != EACCES)
 		return -1;
 	empty_aside(aside);
 	if (rmdir(aside) == 0 && rename(lk->path, aside) == 0)
