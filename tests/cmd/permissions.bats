@@ -168,3 +168,25 @@ shared_layout() {
 @test "mkdir: in a setgid group directory (2775), nobody's waiters break root's stale lock and get in, one at a time" {
 	shared_layout mkdir
 }
+
+@test "mkdir: what root's killed processes left in a sticky directory (an intent, a released directory) does not stop nobody's processes" {
+	local i
+	need_root
+	D=$(mktemp -d "$T/dir.XXXXXX")
+	chmod 1777 "$D"
+	# Killed as it enters mkdir: root's intent stays.
+	{ strace -o /dev/null -e inject=mkdir:signal=SIGKILL:when=1 \
+		"$DLOCK" -m mkdir "$D/L" true; } 2>/dev/null || true
+	[ -s "$D/L.intent" ]
+	mkdir "$D/L.released"
+	echo 0 >"$D/count"
+	chmod 666 "$D/count"
+	contend_as_nobody 4 "$DLOCK" -m mkdir -w 8 "$D/L" sh -c '
+		n=$(cat "$1/count")
+		echo $((n + 1)) >|"$1/count"' sh "$D"
+	for i in 1 2 3 4; do
+		[ "$(cat "$T/status.$i")" -eq 0 ] || { cat "$T/out.$i"; false; }
+	done
+	[ "$(cat "$D/count")" -eq 4 ]
+	[ ! -e "$D/L" ]
+}
