@@ -14,11 +14,12 @@
  * Removing what processes killed while taking, breaking or releasing a
  * lock left beside it, none of which is a lock: the temporary names a
  * record is written under before it is linked into place
- * (LOCKPATH.PID.N.tmp, LOCKPATH.break.PID.N.tmp), the rewritten record's
- * LOCKPATH.break.new, and mkdir locks set aside (LOCKPATH.*.released).
- * Finding them takes a look at the whole directory, so it is made only
- * where a death has just been seen: after a stale lock or a dead intent
- * was removed, with the breaker held.
+ * (LOCKPATH.PID.N.tmp, LOCKPATH.break.PID.N.tmp, a wait's
+ * LOCKPATH.wait.tmp), the rewritten record's LOCKPATH.break.new, and
+ * mkdir locks set aside (LOCKPATH.*.released).  Finding them takes a look
+ * at the whole directory, so it is made only where a death has just been
+ * seen: after a stale lock or a dead intent was removed, with the breaker
+ * held.
  */
 
 /* Whether s, after the lock's name, is ".PID.N.tmp", as publish.c names
@@ -95,6 +96,7 @@ sweep_leftovers(struct dlock *lk)
 		if (n < 0 || (size_t)n >= sizeof(path))
 			continue;
 		if (is_temporary_name(e->d_name + blen) ||
+		    strcmp(e->d_name + blen, ".wait.tmp") == 0 ||
 		    strcmp(e->d_name + blen, ".break.new") == 0) {
 			sweep_file(lk, path);
 		} else if (lk->name_ops->kind == NAME_HOLDS_RECORD &&

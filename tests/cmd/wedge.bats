@@ -50,9 +50,9 @@ under() {
 # from 1 until dlock no longer reaches an Nth CALL, kills a holder at its
 # Nth CALL; then a waiter on this host must take the lock within a second,
 # and once it has released it, nothing of dlock's may be left.  An intent
-# that the kill left empty (created, not yet written: only where there
-# are no unnamed files) names no one: it goes once it is a second old, at
-# the next process that comes.
+# or a wait's temporary file that the kill left empty (created, not yet
+# written: only where there are no unnamed files) names no one: it goes
+# once it is a second old, at the next process that comes.
 walk_kills() {
 	local method=$1 calls=$2 call n start steps=0 left
 	shift 2
@@ -68,9 +68,11 @@ walk_kills() {
 				{ echo "killed at $call #$n: the waiter did not get in" >&2; return 1; }
 			within "$start" 0 1 ||
 				{ echo "killed at $call #$n: the waiter took over a second" >&2; return 1; }
-			if [ "$(dlock_leftovers)" = L.intent ] && [ ! -s "$T/d/L.intent" ]; then
+			left=$(dlock_leftovers)
+			if { [ "$left" = L.intent ] || [ "$left" = L.wait.tmp ]; } &&
+				[ ! -s "$T/d/$left" ]; then
 				sleep 1.2
-				under "$@" -- "$DLOCK" -m "$method" -n "$T/d/L" true
+				under "$@" -- "$DLOCK" -m "$method" -w 1 "$T/d/L" true
 			fi
 			left=$(dlock_leftovers)
 			[ -z "$left" ] ||
