@@ -93,6 +93,25 @@ look_at_intent(struct dlock *lk, struct intent_look *intent)
 	return look_at_record_file(lk->intent_path, intent);
 }
 
+/*
+ * Whether a lock made now could be taken for the one the owner of the
+ * intent seen was making (intent_made_lock()), with a second's margin for
+ * the server's clock.  A lock made beside such an intent without one of
+ * our own would be judged by it: stale as soon as that owner is found
+ * dead, under us.
+ */
+static int
+intent_may_claim(struct dlock *lk, const struct intent_look *seen)
+{
+	struct timespec now;
+
+	/* One with no record yet names no one, and claims nothing. */
+	if (!seen->parsed)
+		return 0;
+	return server_now(lk->dir, &now) < 0 ||
+	    ns(&now) - ns(&seen->mtime) <= INTENT_WINDOW_NS + 1000000000LL;
+}
+
 int
 intent_publish(struct dlock *lk, const char *record, size_t len)
 {
@@ -100,6 +119,7 @@ intent_publish(struct dlock *lk, const char *record, size_t len)
 	char why[160];
 	int round;
 
+	memset(&seen, 0, sizeof(seen));
 	for (round = 0; round < 2; round++) {
 		if (publish_early(lk->dir, lk->intent_path, record, len,
 		    lk->mode, &lk->publish_how) == 0)
@@ -119,12 +139,20 @@ intent_publish(struct dlock *lk, const char *record, size_t len)
 			return -1;
 		case DLOCK_DEAD:
 			/* Left by a process killed before it removed it. */
-			if (clear_intent_if_dead(lk) < 0)
-				return 0;
+			if (clear_intent_if_dead(lk) == 0)
+				continue;
 			break;
 		default:
-			return 0;
+			break;
 		}
+		break;
+	}
+	/* One that stays (not ours to remove, or not judged): the lock is
+	 * made without an intent, but only once it cannot be taken for the
+	 * one that intent's owner was making. */
+	if (seen.exists && intent_may_claim(lk, &seen)) {
+		errno = EWOULDBLOCK;
+		return -1;
 	}
 	return 0;
 }
