@@ -42,10 +42,7 @@ gone(int err)
 int
 look_at_lock(struct dlock *lk, struct lock_look *look)
 {
-	/* One byte more than a record may have, to see that it is too long. */
-	char buf[DLOCK_RECORD_MAX + 1];
 	struct stat st;
-	ssize_t n;
 	int fd, saved;
 
 	memset(look, 0, sizeof(*look));
@@ -85,10 +82,27 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 		errno = EINVAL;
 		return -1;
 	}
+	if (read_record(fd, &st, look) < 0)
+		return -1;
+	/* A record not yet whole: who was writing it (intent.c). */
+	if (!look->oversized && look->version <= 1 && (!look->parsed ||
+	    look->owner.kind == DLOCK_RECORD_EMPTY))
+		return look_at_intent(lk, &look->intent);
+	return 0;
+}
+
+int
+read_record(int fd, const struct stat *st, struct lock_look *look)
+{
+	/* One byte more than a record may have, to see that it is too long. */
+	char buf[DLOCK_RECORD_MAX + 1];
+	ssize_t n;
+	int saved;
+
 	look->has_record_file = 1;
-	look->dev = st.st_dev;
-	look->ino = st.st_ino;
-	look->mtime = st.st_mtim;
+	look->dev = st->st_dev;
+	look->ino = st->st_ino;
+	look->mtime = st->st_mtim;
 	n = read_full(fd, buf, sizeof(buf));
 	saved = errno;
 	close(fd);
@@ -108,10 +122,6 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 	    record_parse(buf, (size_t)n, &look->owner) == 0;
 	if (!look->parsed)
 		memset(&look->owner, 0, sizeof(look->owner));
-	/* A record not yet whole: who was writing it (intent.c). */
-	if (!look->oversized && look->version <= 1 && (!look->parsed ||
-	    look->owner.kind == DLOCK_RECORD_EMPTY))
-		return look_at_intent(lk, &look->intent);
 	return 0;
 }
 
