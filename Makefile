@@ -14,7 +14,7 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
 	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
 	lib/files.c lib/names.c lib/slots.c lib/queue.c lib/token.c \
-	lib/fence.c
+	lib/fence.c lib/intent.c lib/sweep.c
 CMD_SRC = cmd/main.c cmd/run.c cmd/supervise.c cmd/keeper.c cmd/policy.c \
 	cmd/report.c cmd/numbers.c cmd/subcommands.c cmd/waitline.c cmd/fence.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h

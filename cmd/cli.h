@@ -17,7 +17,8 @@
 #define EXIT_UNAVAILABLE 69
 #define EXIT_OSERR	71
 #define EXIT_CANTCREAT	73
-#define EXIT_FENCED	77	/* dlock fence: a newer token was seen */
+#define EXIT_FENCED	3	/* dlock fence: a newer token was seen */
+#define EXIT_NOPERM	77
 #define EXIT_TIMED_OUT	124	/* --max-time, as timeout(1) */
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND	127
@@ -133,6 +134,9 @@ int exit_status_for_lock(int err);
 void report_open_error(const struct cli *cli, int err);
 void report_lock_error(const struct cli *cli, int err);
 const char *lock_error_text(int err);
+void report_no_permission(const char *what, const char *path,
+    const struct dlock_options *opts);
+void report_cannot_create(const char *path);
 
 /* waitline.c: dlock_lock(), with a status line while waiting on a terminal */
 int lock_showing_wait(const struct cli *cli, dlock_t *lk);

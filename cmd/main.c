@@ -84,7 +84,8 @@
 "when busy or timed out; 64 usage; 65 bad descriptor, or --slots differs\n" \
 "from the lock's; 66 cannot open; 69 method unavailable; 71 system error\n" \
 "or lock lost; 73 cannot create; 124 --max-time ran out; 126 cannot\n" \
-"execute; 127 not found; 77 (fence) a newer token was seen.\n"
+"execute; 127 not found; 77 a stale lock this user may not remove;\n" \
+"3 (fence) a newer token was seen.\n"
 
 #define TRY_HELP "Try 'dlock --help' for more information.\n"
 

@@ -353,6 +353,11 @@ cmd_break(struct sub *sub)
 		warnx("break: lock '%s' is a kernel lock (%s), released only "
 		    "by its holder", sub->path, dlock_method_name(st.method));
 		return EXIT_UNAVAILABLE;
+	case EPERM:
+	case EACCES:
+		report_no_permission("break: cannot remove lock", sub->path,
+		    &sub->lock);
+		return EXIT_NOPERM;
 	default:
 		return status_failure(sub, errno);
 	}

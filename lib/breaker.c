@@ -70,12 +70,16 @@ breaker_is_dead(struct dlock *lk, int fd, const struct stat *st)
 	struct lock_look look;
 	struct timespec now;
 	ssize_t n;
+	int dated = server_now(lk->dir, &now) == 0;
 
-	if (server_now(lk->dir, &now) == 0 &&
-	    now.tv_sec - st->st_mtim.tv_sec > BREAKER_STALE)
+	if (dated && now.tv_sec - st->st_mtim.tv_sec > BREAKER_STALE)
 		return 1;
 	memset(&look, 0, sizeof(look));
 	n = pread(fd, buf, sizeof(buf), 0);
+	/* Created in place (no hard links here) and never written: its
+	 * maker was killed between the two calls. */
+	if (n == 0 && dated && now.tv_sec - st->st_mtim.tv_sec > 1)
+		return 1;
 	if (n <= 0 || record_parse(buf, (size_t)n, &look.owner) < 0 ||
 	    look.owner.kind != DLOCK_RECORD_V1 ||
 	    strcmp(look.owner.host, lk->self.host) != 0)
@@ -97,26 +101,28 @@ breaker_is_dead(struct dlock *lk, int fd, const struct stat *st)
  * created.  Clearing is therefore serialized by LOCKPATH.break.clear
  * (held for microseconds; one left by a death is cleared by its age), and
  * the dead breaker stays open meanwhile, so that its inode number cannot
- * pass to a new file.
+ * pass to a new file.  Fails with EPERM when the dead breaker is not this
+ * user's to remove: no one of this user can break or release until
+ * someone who may removes it.
  */
-static void
+static int
 clear_dead_breaker(struct dlock *lk)
 {
 	char clear[PATH_MAX];
 	struct timespec now;
 	struct stat st, again;
-	int fd, cfd, n;
+	int fd, cfd, n, rc = 0;
 
 	n = snprintf(clear, sizeof(clear), "%s.clear", lk->break_path);
 	if (n < 0 || (size_t)n >= sizeof(clear))
-		return;
+		return 0;
 	fd = open(lk->break_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return 0;
 	if (fstat(fd, &st) < 0 || !breaker_is_dead(lk, fd, &st)) {
 		close(fd);
-		return;
+		return 0;
 	}
 	cfd = open(clear, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    lk->mode & 0666);
@@ -126,14 +132,18 @@ clear_dead_breaker(struct dlock *lk)
 		    now.tv_sec - again.st_mtim.tv_sec > CLEAR_STALE)
 			unlink(clear);
 		close(fd);
-		return;
+		return 0;
 	}
 	close(cfd);
 	if (lstat(lk->break_path, &again) == 0 && again.st_ino == st.st_ino &&
-	    again.st_dev == st.st_dev)
-		unlink(lk->break_path);
+	    again.st_dev == st.st_dev && unlink(lk->break_path) < 0 &&
+	    (errno == EPERM || errno == EACCES))
+		rc = -1;
 	unlink(clear);
 	close(fd);
+	if (rc < 0)
+		errno = EPERM;
+	return rc;
 }
 
 /* One attempt; EWOULDBLOCK while another process holds it. */
@@ -147,7 +157,8 @@ breaker_take(struct dlock *lk, ino_t *ino)
 		errno = EWOULDBLOCK;
 	if (errno != EEXIST)
 		return -1;
-	clear_dead_breaker(lk);
+	if (clear_dead_breaker(lk) < 0)
+		return -1;
 	if (create_breaker(lk, ino) == 0)
 		return 0;
 	if (errno == EEXIST || errno == ESTALE)
@@ -229,6 +240,56 @@ fail_with(int err)
 	return -1;
 }
 
+static int remove_judged(struct dlock *lk, const struct lock_look *now);
+
+/*
+ * Removes the intent beside the lock if its owner is dead (intent.c).
+ * Called with the breaker held: the owner of a dead intent removes
+ * nothing, and everyone else removes an intent only here, so the intent
+ * cannot change between the judgement and the unlink.
+ */
+static void
+drop_dead_intent(struct dlock *lk)
+{
+	struct intent_look now;
+	char why[160];
+
+	if (look_at_intent(lk, &now) == 0 && now.exists &&
+	    judge_intent(lk, &now, 1, why, sizeof(why)) == DLOCK_DEAD &&
+	    unlink(lk->intent_path) == 0)
+		sweep_leftovers(lk);
+}
+
+static int
+drop_intent(struct dlock *lk, const struct lock_look *now,
+    const struct breaker_job *job)
+{
+	struct dlock_status verdict;
+
+	(void)job;
+	memset(&verdict, 0, sizeof(verdict));
+	/* The intent is the only word on a lock made with it and left with
+	 * no record: such a lock goes with it (see break_it()). */
+	if (now->exists && !now->kind_mismatch && intent_made_lock(now) &&
+	    judge_lock(lk, now, &verdict) == DLOCK_DEAD)
+		return remove_judged(lk, now);
+	drop_dead_intent(lk);
+	return 0;
+}
+
+/*
+ * Removes an intent left by a dead process, and the lock it was making if
+ * that has no record.  Fails with EWOULDBLOCK while another process
+ * breaks or releases.
+ */
+int
+clear_intent_if_dead(struct dlock *lk)
+{
+	struct breaker_job job = { .force = 0 };
+
+	return with_breaker(lk, 0, &job, drop_intent);
+}
+
 static int
 break_it(struct dlock *lk, const struct lock_look *now,
     const struct breaker_job *job)
@@ -239,12 +300,23 @@ break_it(struct dlock *lk, const struct lock_look *now,
 		return fail_with(ECANCELED);
 	if (!job->force && judge_lock(lk, now, &verdict) != DLOCK_DEAD)
 		return fail_with(EBUSY);
-	if (lk->name_ops->kind == NAME_IS_RECORD &&
-	    !(now->parsed && now->owner.kind == DLOCK_RECORD_V1) &&
+	return remove_judged(lk, now);
+}
+
+/* Removes the lock in *now, judged stale with the breaker held. */
+static int
+remove_judged(struct dlock *lk, const struct lock_look *now)
+{
+	/* A file or directory with no record of ours may be the lock of a
+	 * kernel-lock method (flock(1) locks directories too). */
+	if (!(now->parsed && now->owner.kind == DLOCK_RECORD_V1) &&
 	    kernel_lock_present(lk->path))
 		return fail_with(EPROTO);
-	if (lk->name_ops->unpublish(lk) == 0)
+	if (lk->name_ops->unpublish(lk) == 0) {
+		drop_dead_intent(lk);
+		sweep_leftovers(lk);
 		return 0;
+	}
 	/* Gone already: released through another client of a network
 	 * filesystem whose cache still showed it here. */
 	if (errno == ENOENT || errno == ESTALE)

@@ -77,10 +77,21 @@ struct name_ops {
 extern const struct name_ops lockfile_name_ops;
 extern const struct name_ops mkdir_name_ops;
 
+/* The intent beside a lock (intent.c), as a look found it. */
+struct intent_look {
+	int exists;
+	int parsed;		/* a v1 record */
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	struct dlock_owner owner;
+};
+
 /*
  * A look at what is at a lock path right now: the lock object (the file,
  * or the directory of the mkdir method), the record file's identity and
- * time, and its record.
+ * time, and its record; and, for a lock with no complete record, the
+ * intent beside it.
  */
 struct lock_look {
 	int exists;		/* something is at the lock path */
@@ -92,11 +103,13 @@ struct lock_look {
 	dev_t dev;		/* of the record file, else of the lock */
 	ino_t ino;
 	struct timespec mtime;
+	struct timespec made;	/* the lock object's ctime */
 	int parsed;		/* record_parse() accepted the record */
 	int version;		/* record_version(): > 1 is a newer writer */
 	int oversized;		/* more than any record holds, and not a
 				   newer writer's: someone's file, not a lock */
 	struct dlock_owner owner;
+	struct intent_look intent;
 };
 
 /* What a look at the lock path found, kept for the next step. */
@@ -150,6 +163,8 @@ struct dlock {
 	struct dlock_owner self;	/* our record, nonce renewed per lock */
 	char *record_path;	/* the file holding the record */
 	char *break_path;	/* the breaker lock, LOCKPATH.break */
+	char *intent_path;	/* the intent, LOCKPATH.intent */
+	char *aside_path;	/* a mkdir lock on its way out, LOCKPATH.released */
 	char *dir;		/* the directory holding the lock */
 	struct timespec published_at;	/* CLOCK_MONOTONIC, taken just
 					   before our lock was published */
@@ -259,6 +274,8 @@ void quick_end(struct dlock *lk);
 /* stale.c */
 int judge_lock(struct dlock *lk, const struct lock_look *look,
     struct dlock_status *out);
+int judge_intent(struct dlock *lk, const struct intent_look *intent,
+    int by_age, char *why, size_t size);
 int server_now(const char *dir, struct timespec *now);
 /* The owner, on this host, runs (or may: anything uncertain is alive). */
 int owner_alive(const struct dlock_owner *o);
@@ -266,6 +283,7 @@ int owner_alive(const struct dlock_owner *o);
 /* breaker.c */
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
+int clear_intent_if_dead(struct dlock *lk);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
 
 /* namelock.c: our record (lk->self) written over the one at the lock;
@@ -296,6 +314,33 @@ int flock_held(const struct stat *st);
 enum { PUBLISH_UNNAMED, PUBLISH_NAMED, PUBLISH_IN_PLACE };
 int publish_file(const char *dir, const char *target, const char *data,
     size_t len, mode_t mode, int *how, struct stat *st);
+/* Whether target holds exactly data: a failed link(2) that made it. */
+int linked_after_all(const char *target, const char *data, size_t len);
+int publish_early(const char *dir, const char *target, const char *data,
+    size_t len, mode_t mode, int *how);
+int publish_unnamed_file(const char *dir, const char *target,
+    const char *data, size_t len, mode_t mode, int *how);
+/* Whether a link(2) failed with err because the filesystem has none. */
+int link_unsupported(int err);
+
+/*
+ * intent.c.  intent_publish() answers 1 when our intent stands, 0 when
+ * the lock is to be made without one, -1 with errno (EWOULDBLOCK: a live
+ * process of this host is making the lock right now).
+ */
+int intent_publish(struct dlock *lk, const char *record, size_t len);
+int intent_link(struct dlock *lk, const char *target, const char *record,
+    size_t len);
+void intent_drop(struct dlock *lk);
+int look_at_intent(struct dlock *lk, struct intent_look *intent);
+int look_at_record_file(const char *path, struct intent_look *intent);
+
+/* sweep.c: with the breaker held. */
+void sweep_leftovers(struct dlock *lk);
+
+/* method_mkdir.c: empties a mkdir lock's directory that was set aside. */
+void empty_aside(const char *aside);
+int intent_made_lock(const struct lock_look *look);
 /* data, whole, under a new temporary name beside target, given in tmp. */
 int prepare_named(const char *target, const char *data, size_t len,
     mode_t mode, char *tmp, size_t size);

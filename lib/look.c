@@ -53,6 +53,7 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 	look->dev = st.st_dev;
 	look->ino = st.st_ino;
 	look->mtime = st.st_mtim;
+	look->made = st.st_ctim;
 	if (look->kind_mismatch)
 		return 0;
 
@@ -62,6 +63,8 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 		/* Gone since the lstat: free.  For mkdir, no record yet. */
 		if (gone(errno) && lk->name_ops->kind == NAME_IS_RECORD)
 			look->exists = 0;
+		if (gone(errno) && look->exists)
+			return look_at_intent(lk, &look->intent);
 		return gone(errno) ? 0 : -1;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -79,7 +82,13 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 		errno = EINVAL;
 		return -1;
 	}
-	return read_record(fd, &st, look);
+	if (read_record(fd, &st, look) < 0)
+		return -1;
+	/* A record not yet whole: who was writing it (intent.c). */
+	if (!look->oversized && look->version <= 1 && (!look->parsed ||
+	    look->owner.kind == DLOCK_RECORD_EMPTY))
+		return look_at_intent(lk, &look->intent);
+	return 0;
 }
 
 int

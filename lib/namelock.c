@@ -73,8 +73,11 @@ name_prepare(struct dlock *lk)
 	lk->record_path = ops->kind == NAME_HOLDS_RECORD ?
 	    joined(lk->path, "/" MKDIR_RECORD_NAME) : strdup(lk->path);
 	lk->break_path = joined(lk->path, ".break");
+	lk->intent_path = joined(lk->path, ".intent");
+	lk->aside_path = joined(lk->path, ".released");
 	lk->dir = directory_of(lk->path);
 	if (lk->record_path == NULL || lk->break_path == NULL ||
+	    lk->intent_path == NULL || lk->aside_path == NULL ||
 	    lk->dir == NULL)
 		goto fail;
 	if (record_self(&lk->self, dlock_method_name(lk->method), 0) < 0)
@@ -232,6 +235,27 @@ took_lock(struct dlock *lk)
 	lk->lost = 0;
 }
 
+/*
+ * No lock can be created here by this user (EACCES): and if the lock
+ * there is stale, or has a record this user may not read, it is one this
+ * user can do nothing about either (EPERM), which says more.
+ */
+static int
+fail_unless_stale(struct dlock *lk)
+{
+	struct dlock_status verdict;
+	struct lock_look look;
+
+	memset(&verdict, 0, sizeof(verdict));
+	if (look_at_lock(lk, &look) < 0)
+		errno = errno == EACCES ? EPERM : EACCES;
+	else
+		errno = look.exists && !foreign_lock(lk, &look) &&
+		    judge_lock(lk, &look, &verdict) == DLOCK_DEAD ?
+		    EPERM : EACCES;
+	return -1;
+}
+
 int
 name_try(struct dlock *lk, int shared)
 {
@@ -272,14 +296,21 @@ name_try(struct dlock *lk, int shared)
 			return 0;
 		}
 		/* ESTALE: another client of a network filesystem just
-		 * removed or replaced a name we had cached; look again. */
-		if (errno == ESTALE)
+		 * removed or replaced a name we had cached; EWOULDBLOCK:
+		 * a process of this host is making the lock (intent.c). */
+		if (errno == ESTALE || errno == EWOULDBLOCK)
 			break;
+		if (errno == EACCES)
+			return fail_unless_stale(lk);
 		if (errno != EEXIST)
 			return -1;
 		if (look_at_lock(lk, &look) < 0) {
 			if (errno == ESTALE)
 				break;
+			/* A record this user may not read: its holder can
+			 * never be judged from here, so waiting is vain. */
+			if (errno == EACCES)
+				errno = EPERM;
 			return -1;
 		}
 		if (!look.exists)
@@ -313,8 +344,13 @@ name_try(struct dlock *lk, int shared)
 		}
 		if (break_if_unchanged(lk, &look, 0) < 0 &&
 		    errno != EWOULDBLOCK && errno != ECANCELED &&
-		    errno != EBUSY && errno != ESTALE)
+		    errno != EBUSY && errno != ESTALE) {
+			/* Stale, and not this user's to remove: it can
+			 * never become free for us, so waiting is vain. */
+			if (errno == EACCES)
+				errno = EPERM;
 			return -1;
+		}
 	}
 	errno = EWOULDBLOCK;
 	return -1;
@@ -476,8 +512,11 @@ name_release(struct dlock *lk)
 	lk->watch = -1;
 	free(lk->record_path);
 	free(lk->break_path);
+	free(lk->intent_path);
+	free(lk->aside_path);
 	free(lk->dir);
 	lk->record_path = lk->break_path = lk->dir = NULL;
+	lk->intent_path = lk->aside_path = NULL;
 	errno = saved;
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,6 +184,43 @@ prepared_is_fresh(struct dlock *lk)
 	    seconds_since(&q->tmp_at) < min_of(PREPARED_MAX_SECONDS, lk->stale / 10);
 }
 
+/*
+ * The temporary under the lock's own waiting name, LOCKPATH.wait.tmp,
+ * unless another live waiter has it: one that a waiter killed meanwhile
+ * left is then found, and removed, by the next waiter, where a name of
+ * the waiter's own would stay until a stale lock is broken (sweep.c).
+ */
+static int
+prepare_waiting_name(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+	struct intent_look seen;
+	char why[160];
+	int n, fd, tries, rc;
+
+	n = snprintf(q->tmp, sizeof(q->tmp), "%s.wait.tmp", lk->path);
+	if (n < 0 || (size_t)n >= sizeof(q->tmp))
+		return -1;
+	for (tries = 0; tries < 2; tries++) {
+		fd = open(q->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, lk->mode & 0666);
+		if (fd >= 0) {
+			rc = write_all(fd, q->record, (size_t)q->len);
+			if (close(fd) == 0 && rc == 0)
+				return 0;
+			unlink(q->tmp);
+			break;
+		}
+		if (errno != EEXIST || look_at_record_file(q->tmp, &seen) < 0 ||
+		    !seen.exists || judge_intent(lk, &seen, 1, why,
+		    sizeof(why)) != DLOCK_DEAD)
+			break;
+		unlink(q->tmp);
+	}
+	q->tmp[0] = '\0';
+	return -1;
+}
+
 /* Our record (same nonce, the time of now) under a temporary name. */
 static int
 prepare(struct dlock *lk)
@@ -196,6 +235,8 @@ prepare(struct dlock *lk)
 	if (name_record(lk, 0) < 0)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &q->tmp_at);
+	if (prepare_waiting_name(lk) == 0)
+		return 0;
 	return prepare_named(lk->path, q->record, (size_t)q->len, lk->mode,
 	    q->tmp, sizeof(q->tmp));
 }

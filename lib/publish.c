@@ -20,7 +20,7 @@
  * then give an empty or partial record the benefit of the doubt.
  */
 
-static int
+int
 link_unsupported(int err)
 {
 #if ENOTSUP != EOPNOTSUPP
@@ -40,7 +40,7 @@ link_unsupported(int err)
  * attributes of the file the name held before, whose number the server
  * may since have given to ours.
  */
-static int
+int
 linked_after_all(const char *target, const char *data, size_t len)
 {
 	char buf[DLOCK_RECORD_MAX + 2];
@@ -191,6 +191,49 @@ publish_in_place(const char *target, const char *data, size_t len,
 		return PUBLISH_ERROR;
 	}
 	return PUBLISH_DONE;
+}
+
+/*
+ * For a file that must be whole only before anyone relies on it, not
+ * when it appears (an intent, intent.c): unnamed and linked into place
+ * where the filesystem has unnamed files, else created in place, which
+ * leaves no temporary name behind to a kill.
+ */
+int
+publish_early(const char *dir, const char *target, const char *data,
+    size_t len, mode_t mode, int *how)
+{
+	enum published rc = PUBLISH_CANNOT;
+
+	mode &= 0666;
+	if (*how == PUBLISH_UNNAMED) {
+		rc = publish_unnamed(dir, target, data, len, mode);
+		if (rc == PUBLISH_CANNOT)
+			*how = PUBLISH_NAMED;
+	}
+	if (rc == PUBLISH_CANNOT)
+		rc = publish_in_place(target, data, len, mode);
+	return rc == PUBLISH_DONE ? 0 : -1;
+}
+
+/*
+ * publish_file() by an unnamed file only: EXDEV where the filesystem has
+ * none, so that the caller can say who is publishing first (intent.c).
+ */
+int
+publish_unnamed_file(const char *dir, const char *target, const char *data,
+    size_t len, mode_t mode, int *how)
+{
+	enum published rc = PUBLISH_CANNOT;
+
+	if (*how == PUBLISH_UNNAMED) {
+		rc = publish_unnamed(dir, target, data, len, mode & 0666);
+		if (rc == PUBLISH_CANNOT)
+			*how = PUBLISH_NAMED;
+	}
+	if (rc == PUBLISH_CANNOT)
+		errno = EXDEV;
+	return rc == PUBLISH_DONE ? 0 : -1;
 }
 
 /*

@@ -187,6 +187,73 @@ judge_by_age(struct dlock *lk, const struct lock_look *look,
 	return DLOCK_UNKNOWN;
 }
 
+/* An intent is held for milliseconds: one older than this was left by a
+ * process that died, here or on another host. */
+#define INTENT_STALE 30
+#define INTENT_EMPTY_STALE 1
+
+/*
+ * Whether the owner of an intent lives: on this host by its pid (the
+ * intent is the process's own, never its command's), and by_age also by
+ * the intent's age, which alone tells of an intent of another host.
+ */
+int
+judge_intent(struct dlock *lk, const struct intent_look *intent, int by_age,
+    char *why, size_t size)
+{
+	struct dlock_owner o = intent->owner;
+	struct timespec now;
+	double age;
+
+	o.child = 0;
+	if (intent->parsed && same_host(lk, &o))
+		return owner_state(&o, why, size);
+	if (intent->parsed && strcmp(o.host, lk->self.host) == 0 &&
+	    o.boot[0] != '\0' && lk->self.boot[0] != '\0' &&
+	    strcmp(o.boot, lk->self.boot) != 0) {
+		snprintf(why, size, "pid %d wrote it before this host rebooted",
+		    (int)o.pid);
+		return DLOCK_DEAD;
+	}
+	/* One with no record yet is written in the call after its
+	 * creation: one that stays empty was left by a kill. */
+	if (by_age && server_now(lk->dir, &now) == 0) {
+		age = (double)(now.tv_sec - intent->mtime.tv_sec) +
+		    (double)(now.tv_nsec - intent->mtime.tv_nsec) / 1e9;
+		if (age > (intent->parsed ? INTENT_STALE : INTENT_EMPTY_STALE)) {
+			snprintf(why, size, "it was left %.1f s ago", age);
+			return DLOCK_DEAD;
+		}
+	}
+	snprintf(why, size, "its maker cannot be asked from this host");
+	return DLOCK_UNKNOWN;
+}
+
+/*
+ * A lock with no complete record yet, made just after an intent of this
+ * host: alive while the intent's owner lives, stale at once when it is
+ * gone.  DLOCK_UNKNOWN when the intent says nothing.
+ */
+static int
+judge_by_intent(struct dlock *lk, const struct lock_look *look,
+    struct dlock_status *out)
+{
+	char why[160];
+	int state;
+
+	if (look->oversized || look->version > 1 || (look->parsed &&
+	    look->owner.kind != DLOCK_RECORD_EMPTY) || !intent_made_lock(look))
+		return DLOCK_UNKNOWN;
+	state = judge_intent(lk, &look->intent, 0, why, sizeof(why));
+	if (state == DLOCK_UNKNOWN)
+		return state;
+	out->same_host = 1;
+	out->state = state;
+	snprintf(out->reason, sizeof(out->reason), "held with no record yet, "
+	    "being made on this host (%s): %s", lk->intent_path, why);
+	return state;
+}
+
 /* Fills out->state and out->reason (and age, owner) for a lock in look. */
 int
 judge_lock(struct dlock *lk, const struct lock_look *look,
@@ -223,6 +290,8 @@ judge_lock(struct dlock *lk, const struct lock_look *look,
 		snprintf(who, sizeof(who), "held by pid %d on %s%s", (int)o->pid,
 		    o->host, strcmp(o->host, lk->self.host) == 0 ?
 		    " in another PID namespace" : "");
+	} else if (judge_by_intent(lk, look, out) != DLOCK_UNKNOWN) {
+		return out->state;
 	} else if (look->parsed && o->kind == DLOCK_RECORD_PID) {
 		snprintf(who, sizeof(who), "held by pid %d with no host named "
 		    "(a legacy record)", (int)o->pid);

@@ -118,23 +118,25 @@ one_line() {
 	[ "$(cat "$L")" = data ]
 }
 
-@test "a directory without write permission refuses lockfile and mkdir locks with 66" {
+@test "a directory without write permission refuses lockfile and mkdir locks with 73, naming the directory" {
 	mkdir "$T/ro"
 	chmod 555 "$T/ro"
 	for m in lockfile mkdir; do
-		run as_nobody "$DLOCK" -m "$m" "$T/ro/L" true
-		[ "$status" -eq 66 ] || { echo "$m: $status $output"; false; }
-		[[ "$output" == *"Permission denied"* ]]
+		run as_nobody "$DLOCK" -m "$m" -w 2 "$T/ro/L" true
+		[ "$status" -eq 73 ] || { echo "$m: $status $output"; false; }
+		one_line
+		[[ "$output" == *"cannot create lock '$T/ro/L': '$T/ro' (of root (uid 0), mode 0555) is not writable by this user"* ]]
 	done
 	[ -z "$(ls -A "$T/ro")" ]
 }
 
-@test "a lock record that cannot be read is an error, not a free lock" {
+@test "a lock record that cannot be read is an error, not a free lock: 77 at once, saying whose it is" {
 	echo "dlock/1 garbage" >"$L"
 	chmod 600 "$L"
-	run as_nobody "$DLOCK" -m lockfile -n "$L" true
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"Permission denied"* ]]
+	run as_nobody "$DLOCK" -m lockfile -w 5 "$L" true
+	[ "$status" -eq 77 ]
+	one_line
+	[[ "$output" == *"its record cannot be read by this user (it belongs to root (uid 0), mode 0600)"* ]]
 	[ "$(cat "$L")" = "dlock/1 garbage" ]
 }
 

@@ -421,19 +421,16 @@ test_missing_directory_is_enoent(int method)
 	    name(method), errno);
 }
 
+/* Our own record at p, made by a, but naming a process that has exited. */
 static void
-test_dead_holder_on_this_host_is_broken(int method)
+dead_record(const struct place *p, int method, dlock_t *a, char *rec,
+    size_t size)
 {
-	char rec[1024], *pid;
-	struct place p;
-	dlock_t *a;
+	char *pid;
 	pid_t dead;
 
-	/* Our own record, naming a process that has exited. */
-	place_for(&p, "dead", method);
-	a = open_with(p.lock, method, 0, 0);
 	dlock_lock(a, LOCK_EX, 0);
-	contents(p.record, rec, sizeof(rec));
+	contents(p->record, rec, size);
 	dlock_unlock(a);
 	dead = fork();
 	if (dead == 0)
@@ -445,15 +442,92 @@ test_dead_holder_on_this_host_is_broken(int method)
 		char tail[1024];
 
 		snprintf(tail, sizeof(tail), "%s", strchr(pid + 1, ' '));
-		snprintf(pid, sizeof(rec) - (size_t)(pid - rec), " pid=%d%s",
+		snprintf(pid, size - (size_t)(pid - rec), " pid=%d%s",
 		    (int)dead, tail);
 	}
+}
+
+static void
+test_dead_holder_on_this_host_is_broken(int method)
+{
+	char rec[1024];
+	struct place p;
+	dlock_t *a;
+
+	place_for(&p, "dead", method);
+	a = open_with(p.lock, method, 0, 0);
+	dead_record(&p, method, a, rec, sizeof(rec));
 	plant_lock(&p, method, rec);
 	CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == 0, "%s: a lock whose "
 	    "holder on this host is gone is broken and taken", name(method));
 	CHECK(entries_in(p.dir) == 1, "%s: breaking leaves nothing behind "
 	    "(%d entries)", name(method), entries_in(p.dir));
 	dlock_close(a);
+}
+
+/*
+ * A lock left unfinished (a mkdir lock's directory with no record, or a
+ * lockfile created in place and still empty) beside the intent of a
+ * process of this host that has died: stale at once if it was made just
+ * after the intent, and judged by its age if it was made later, by
+ * someone else.
+ */
+static void
+test_unfinished_lock_beside_a_dead_intent(int method, int later)
+{
+	struct timespec back[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
+	char rec[1024], intent[340];
+	struct dlock_status st;
+	struct place p;
+	dlock_t *a, *b;
+	int fd;
+
+	place_for(&p, later ? "intent-later" : "intent", method);
+	snprintf(intent, sizeof(intent), "%s.intent", p.lock);
+	a = open_with(p.lock, method, 0, 0);
+	b = open_with(p.lock, method, 0, 0);
+	dead_record(&p, method, a, rec, sizeof(rec));
+	CHECK(write_file(intent, rec) == 0, "%s: plant an intent",
+	    name(method));
+	if (later) {
+		back[1].tv_sec = time(NULL) - 10;
+		CHECK(utimensat(AT_FDCWD, intent, back, 0) == 0,
+		    "%s: date the intent back", name(method));
+	}
+	if (method == DLOCK_MKDIR) {
+		CHECK(mkdir(p.lock, 0755) == 0, "mkdir: plant a directory");
+	} else {
+		fd = open(p.lock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		CHECK(fd >= 0 && close(fd) == 0, "lockfile: plant an empty "
+		    "file");
+	}
+	CHECK(dlock_status(p.lock, &(struct dlock_options){ .method = method,
+	    .stale = 300 }, &st) == 0 && st.state == (later ? DLOCK_UNKNOWN :
+	    DLOCK_DEAD), "%s: the unfinished lock is %s (%s)", name(method),
+	    later ? "judged by its age" : "stale at once", st.reason);
+	if (later) {
+		CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == -1 &&
+		    errno == EWOULDBLOCK && dlock_lock(b, LOCK_EX | LOCK_NB,
+		    0) == -1 && errno == EWOULDBLOCK, "%s: a lock made after "
+		    "the intent is not broken", name(method));
+		CHECK(access(p.lock, F_OK) == 0, "%s: it is left",
+		    name(method));
+		/* A lockfile needs no intent where there are unnamed files,
+		 * and so meets none. */
+		CHECK(method != DLOCK_MKDIR || access(intent, F_OK) < 0,
+		    "mkdir: the dead intent is cleared");
+	} else {
+		CHECK(dlock_lock(a, LOCK_EX | LOCK_NB, 0) == 0, "%s: broken "
+		    "and taken at once", name(method));
+		CHECK(dlock_lock(b, LOCK_EX | LOCK_NB, 0) == -1 &&
+		    errno == EWOULDBLOCK, "%s: and then busy for another "
+		    "handle", name(method));
+		CHECK(dlock_unlock(a) == 0 && entries_in(p.dir) == 0,
+		    "%s: nothing left after the release (%d entries)",
+		    name(method), entries_in(p.dir));
+	}
+	dlock_close(a);
+	dlock_close(b);
 }
 
 static void
@@ -531,6 +605,8 @@ names_contract_run(int method)
 	test_other_method_record_is_eproto(method);
 	test_missing_directory_is_enoent(method);
 	test_dead_holder_on_this_host_is_broken(method);
+	test_unfinished_lock_beside_a_dead_intent(method, 0);
+	test_unfinished_lock_beside_a_dead_intent(method, 1);
 	test_foreign_holder_is_judged_by_its_lease(method);
 	test_wrong_kind_of_file_is_refused_at_open(method);
 }
