@@ -155,6 +155,10 @@ fi
 echo "$$ $PPID" >"$dir/pids.$$"
 echo "${DLOCK_TOKEN:-missing}" >>"$dir/log"
 sleep "0.0$((RANDOM % 5))" 9>&-
+# Let go of the marker before rm is forked: a child holding its open
+# file description would keep it locked after the command was killed,
+# and the next holder would find it taken.
+exec 9>&-
 rm -f "$dir/pids.$$"
 EOF
 }
