@@ -13,7 +13,7 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/method_mkdir.c lib/namelock.c lib/namewait.c lib/look.c lib/stale.c \
 	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
 	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
-	lib/files.c lib/names.c
+	lib/files.c lib/names.c lib/shared.c
 CMD_SRC = cmd/main.c cmd/run.c cmd/report.c cmd/numbers.c \
 	cmd/subcommands.c cmd/waitline.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h

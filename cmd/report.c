@@ -176,9 +176,6 @@ report_lock_error(const struct cli *cli, int err)
 	if (err == EBADF && cli->operation == LOCK_EX)
 		warnx("cannot lock %s: it is open read-only, and an exclusive "
 		    "fcntl lock needs write access (use -s, or -m flock)", what);
-	else if (err == EOPNOTSUPP && cli->operation == LOCK_SH)
-		warnx("cannot lock %s: shared locks need a kernel lock method "
-		    "(fcntl or flock); this path uses a lockfile", what);
 	else
 		warnx("cannot lock %s: %s", what, lock_error_text(err));
 }

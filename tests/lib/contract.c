@@ -26,8 +26,8 @@
 static const struct method_traits known_traits[] = {
 	{ DLOCK_FCNTL, DLOCK_FCNTL, 1, 1, 300 },
 	{ DLOCK_FLOCK, DLOCK_FLOCK, 1, 1, 300 },
-	{ DLOCK_LOCKFILE, DLOCK_LOCKFILE, 0, 0, 50 },
-	{ DLOCK_MKDIR, DLOCK_MKDIR, 0, 0, 50 },
+	{ DLOCK_LOCKFILE, DLOCK_LOCKFILE, 1, 0, 50 },
+	{ DLOCK_MKDIR, DLOCK_MKDIR, 1, 0, 50 },
 };
 
 struct method_traits
