@@ -105,7 +105,8 @@ endif
 # What a test program is linked with beside its own file.
 $(LIB_TEST_BIN) $(SAN_TEST_BIN): tests/lib/check.c
 $(CONTRACT_TESTS:%=$(B)/test_%) $(CONTRACT_TESTS:%=$(B)/san/test_%): \
-	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c
+	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c \
+	tests/lib/contract_shared.c
 
 $(B)/test_%: tests/lib/test_%.c $(TEST_HDR) $(B)/libdlock-internal.a
 	$(CC) $(LIB_CFLAGS) -Itests/lib -o $@ \

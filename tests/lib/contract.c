@@ -440,8 +440,10 @@ contract_main(int method, void (*own_tests)(void))
 		return 255;
 	t = traits_of(method);
 	contract_run(&t);
-	if (method == DLOCK_LOCKFILE || method == DLOCK_MKDIR)
+	if (method == DLOCK_LOCKFILE || method == DLOCK_MKDIR) {
 		names_contract_run(method);
+		shared_contract_run(method);
+	}
 	if (own_tests != NULL)
 		own_tests();
 	places_remove();
