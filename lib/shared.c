@@ -267,6 +267,8 @@ readers_gone(struct dlock *lk)
 		errno = err;
 		return -1;
 	}
+	/* Left by readers that died: no reader can be registering now. */
+	rmdir(dir);
 	return 0;
 }
 
