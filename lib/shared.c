@@ -125,8 +125,11 @@ register_reader(struct dlock *lk)
 	}
 	options_of(lk, &o);
 	for (tries = 0; tries < REGISTER_TRIES; tries++) {
-		if (make_readers_dir(lk, dir) < 0)
+		if (make_readers_dir(lk, dir) < 0) {
+			if (errno == ESTALE)
+				continue;
 			return -1;
+		}
 		reg = handle_open(path, &o, lk->kernel);
 		if (reg == NULL) {
 			if (errno == ENOENT || errno == ESTALE)
@@ -232,8 +235,16 @@ readers_gone(struct dlock *lk)
 	if (readers_dir(lk->path, dir, sizeof(dir)) < 0)
 		return -1;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		/* The directory was removed, and made again, by another
+		 * client of a network filesystem: look again at the next
+		 * poll. */
+		if (errno == ESTALE)
+			errno = EWOULDBLOCK;
+		return -1;
+	}
 	d = fdopendir(fd);
 	if (d == NULL)
 		return fail_closing(fd, errno);
@@ -242,7 +253,7 @@ readers_gone(struct dlock *lk)
 		errno = 0;
 		e = readdir(d);
 		if (e == NULL) {
-			err = errno;
+			err = errno == ESTALE ? EWOULDBLOCK : errno;
 			break;
 		}
 		if (!is_registration(e->d_name))
