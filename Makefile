@@ -214,6 +214,7 @@ MAN3 = dlock.3 dlock_open.3 dlock_lock.3 dlock_heartbeat.3 dlock_status.3 \
 MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_close:dlock_open dlock_unlock:dlock_lock \
 	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
+	dlock_status_readers:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
 	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd
 install: all
