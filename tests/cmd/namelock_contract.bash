@@ -318,8 +318,10 @@ run_leaves_nothing_behind_after_success_or_failure() {
 	[ "$status" -eq 1 ]
 	run timeout 10 "$DLOCK" -m "$METHOD" -w 0.2 "$L" true
 	[ "$status" -eq 1 ]
-	run timeout 10 "$DLOCK" -m "$METHOD" -s "$L" true
-	[ "$status" -eq 64 ]
+	run timeout 10 "$DLOCK" -m "$METHOD" -s -n "$L" true
+	[ "$status" -eq 1 ]
+	run timeout 10 "$DLOCK" -m "$METHOD" -s -w 0.2 "$L" true
+	[ "$status" -eq 1 ]
 	only_the_lock
 	[ "$(cat "$R")" = "$before" ]
 }
