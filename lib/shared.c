@@ -251,6 +251,8 @@ readers_gone(struct dlock *lk)
 	options_of(lk, &o);
 	for (;;) {
 		errno = 0;
+		/* cppcheck-suppress readdirCalled ; the stream is this call's
+		 * own, and readdir_r(3) is deprecated */
 		e = readdir(d);
 		if (e == NULL) {
 			err = errno == ESTALE ? EWOULDBLOCK : errno;
@@ -479,6 +481,8 @@ dlock_status_readers(const char *path, const struct dlock_options *opts,
 		return fail_closing(fd, errno);
 	for (;;) {
 		errno = 0;
+		/* cppcheck-suppress readdirCalled ; the stream is this call's
+		 * own, and readdir_r(3) is deprecated */
 		e = readdir(d);
 		if (e == NULL) {
 			err = errno;

@@ -61,7 +61,7 @@ readers_and_writers_mixed() {
 	peak=$(awk '$1 == "r" && $2 > p { p = $2 } END { print p + 0 }' "$T/log")
 	echo "# $method: 6 readers + 2 writers x 10 rounds: reader peak $peak, writers always alone" >&3
 	[ "$peak" -gt 1 ]
-	[ -z "$(ls -A "$T" | grep -v -e '^markers$' -e '^log$')" ]
+	[ -z "$(find "$T" -mindepth 1 -maxdepth 1 ! -name markers ! -name log)" ]
 }
 
 # reader_stream METHOD: until $T/stop exists (or $T is gone), runs
@@ -117,7 +117,7 @@ killed_readers_are_cleared() {
 	hold -m "$method" -s
 	hold -m "$method" -s
 	hold -m "$method" -s
-	[ "$(ls "$L.readers" | wc -l)" -ge 3 ]
+	[ "$(find "$L.readers" -mindepth 1 -maxdepth 1 | wc -l)" -ge 3 ]
 	setsid timeout 30 "$DLOCK" -m "$method" -w 20 "$L" touch "$T/writer" &
 	HOLDER_PIDS+=("$!")
 	wait_for writer_waits_for 3

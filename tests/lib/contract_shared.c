@@ -300,6 +300,7 @@ test_a_readers_lease_and_status(int method)
 }
 
 /* What the contending processes share, in memory mapped by them all. */
+#define PROT_RDWR (PROT_READ | PROT_WRITE)
 struct inside {
 	int readers;
 	int writers;
@@ -323,7 +324,7 @@ enter(struct inside *s, int writer)
 		__atomic_sub_fetch(&s->writers, 1, __ATOMIC_SEQ_CST);
 		return;
 	}
-	r = __atomic_add_fetch(&s->readers, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&s->readers, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->writers, __ATOMIC_SEQ_CST) != 0)
 		__atomic_add_fetch(&s->overlaps, 1, __ATOMIC_SEQ_CST);
 	/* A reader stays a little while another may join it: up to 20 ms. */
@@ -353,8 +354,7 @@ test_processes_share_and_exclude(int method)
 
 	place_for(&p, "mixed", method);
 	/* cppcheck-suppress invalidFunctionArg ; an anonymous map has no fd */
-	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	s = mmap(NULL, sizeof(*s), PROT_RDWR, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(s != MAP_FAILED, "%s: shared memory", name(method));
 	if (s == MAP_FAILED)
 		return;
