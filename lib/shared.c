@@ -212,10 +212,82 @@ enter_as_reader(struct dlock *lk)
 }
 
 /*
+ * Calls visit(registration's path, arg) for each registration of the lock
+ * at path, until one returns other than 0.  Returns 0 when all were
+ * visited, the value visit returned, or -1 with errno (ENOENT: no
+ * readers' directory).
+ */
+static int
+each_registration(const char *path, int (*visit)(const char *, void *),
+    void *arg)
+{
+	char dir[PATH_MAX], reg[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int fd, n, rc = 0, err = 0;
+
+	if (readers_dir(path, dir, sizeof(dir)) < 0)
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (d == NULL)
+		return fail_closing(fd, errno);
+	while (rc == 0) {
+		errno = 0;
+		/* cppcheck-suppress readdirCalled ; the stream is this call's
+		 * own, and readdir_r(3) is deprecated */
+		e = readdir(d);
+		if (e == NULL) {
+			err = errno;
+			break;
+		}
+		if (!is_registration(e->d_name))
+			continue;
+		n = snprintf(reg, sizeof(reg), "%s/%s", dir, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof(reg)) {
+			err = ENAMETOOLONG;
+			break;
+		}
+		rc = visit(reg, arg);
+		if (rc < 0)
+			err = errno;
+	}
+	closedir(d);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return rc;
+}
+
+/*
+ * A registration judged, and broken if stale, by dlock_break(), under the
+ * registration's own breaker lock: a live one is never removed.  1 while
+ * its reader may live.
+ */
+static int
+judge_reader(const char *reg, void *arg)
+{
+	struct dlock_options o;
+	struct dlock_status st;
+
+	options_of(arg, &o);
+	memset(&st, 0, sizeof(st));
+	if (dlock_break(reg, &o, 0, &st) == 0 || errno == ENOENT)
+		return 0;
+	/* Alive, or changing, or being broken or left by another: a
+	 * reader still counts until it is seen gone. */
+	if (errno == EBUSY || errno == ECANCELED || errno == EWOULDBLOCK ||
+	    errno == ESTALE)
+		return 1;
+	return -1;
+}
+
+/*
  * Whether a live reader remains: 0 when none does, -1 with EWOULDBLOCK
- * while one does, -1 with errno when the directory cannot be read.  Each
- * registration is judged, and broken if stale, by dlock_break(), under the
- * registration's own breaker lock: a live one is never removed.
+ * while one does, -1 with errno when the directory cannot be read.
  *
  * On NFS the listing is current: opendir(2) revalidates the directory
  * with the server (close-to-open), and every registration that matters
@@ -225,63 +297,23 @@ enter_as_reader(struct dlock *lk)
 static int
 readers_gone(struct dlock *lk)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct dlock_options o;
-	struct dlock_status st;
-	struct dirent *e;
-	DIR *d;
-	int fd, n, err = 0;
+	char dir[PATH_MAX];
+	int rc;
 
-	if (readers_dir(lk->path, dir, sizeof(dir)) < 0)
+	rc = each_registration(lk->path, judge_reader, lk);
+	if (rc < 0 && errno == ENOENT)
+		return 0;
+	/* ESTALE: the directory was removed, and made again, by another
+	 * client of a network filesystem; look again at the next poll. */
+	if (rc < 0 && errno != ESTALE)
 		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		/* The directory was removed, and made again, by another
-		 * client of a network filesystem: look again at the next
-		 * poll. */
-		if (errno == ESTALE)
-			errno = EWOULDBLOCK;
-		return -1;
-	}
-	d = fdopendir(fd);
-	if (d == NULL)
-		return fail_closing(fd, errno);
-	options_of(lk, &o);
-	for (;;) {
-		errno = 0;
-		/* cppcheck-suppress readdirCalled ; the stream is this call's
-		 * own, and readdir_r(3) is deprecated */
-		e = readdir(d);
-		if (e == NULL) {
-			err = errno == ESTALE ? EWOULDBLOCK : errno;
-			break;
-		}
-		if (!is_registration(e->d_name))
-			continue;
-		n = snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			err = ENAMETOOLONG;
-			break;
-		}
-		memset(&st, 0, sizeof(st));
-		if (dlock_break(path, &o, 0, &st) == 0 || errno == ENOENT)
-			continue;
-		/* Alive, or changing, or being broken or left by another:
-		 * a reader still counts until it is seen gone. */
-		err = errno == EBUSY || errno == ECANCELED ||
-		    errno == EWOULDBLOCK || errno == ESTALE ? EWOULDBLOCK :
-		    errno;
-		break;
-	}
-	closedir(d);
-	if (err != 0) {
-		errno = err;
+	if (rc != 0) {
+		errno = EWOULDBLOCK;
 		return -1;
 	}
 	/* Left by readers that died: no reader can be registering now. */
-	rmdir(dir);
+	if (readers_dir(lk->path, dir, sizeof(dir)) == 0)
+		rmdir(dir);
 	return 0;
 }
 
@@ -453,6 +485,32 @@ const struct dlock_ops shared_name_ops = {
 	.set_child = shared_set_child,
 };
 
+/* Where dlock_status_readers() puts what it finds. */
+struct listing {
+	const struct dlock_options *opts;
+	struct dlock_status *out;
+	size_t max;
+	int count;
+};
+
+static int
+list_reader(const char *reg, void *arg)
+{
+	struct listing *l = arg;
+	struct dlock_status st;
+
+	if (dlock_status(reg, l->opts, &st) < 0)
+		/* Left between the listing and the look. */
+		return errno == ENOENT ? 0 : -1;
+	if (st.state == DLOCK_FREE)
+		return 0;
+	if ((size_t)l->count < l->max)
+		l->out[l->count] = st;
+	if (l->count < INT_MAX)
+		l->count++;
+	return 0;
+}
+
 /*
  * The readers of the shared lock at path, as dlock_status() judges each
  * registration: up to max of them in out, and how many there are.
@@ -461,58 +519,13 @@ int
 dlock_status_readers(const char *path, const struct dlock_options *opts,
     struct dlock_status *out, size_t max)
 {
-	char dir[PATH_MAX], reg[PATH_MAX];
-	struct dlock_status st;
-	struct dirent *e;
-	DIR *d;
-	int fd, n, count = 0, err = 0;
+	struct listing l = { opts, out, max, 0 };
 
 	if (path == NULL || *path == '\0') {
 		errno = ENOENT;
 		return -1;
 	}
-	if (readers_dir(path, dir, sizeof(dir)) < 0)
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (each_registration(path, list_reader, &l) < 0)
 		return errno == ENOENT ? 0 : -1;
-	d = fdopendir(fd);
-	if (d == NULL)
-		return fail_closing(fd, errno);
-	for (;;) {
-		errno = 0;
-		/* cppcheck-suppress readdirCalled ; the stream is this call's
-		 * own, and readdir_r(3) is deprecated */
-		e = readdir(d);
-		if (e == NULL) {
-			err = errno;
-			break;
-		}
-		if (!is_registration(e->d_name))
-			continue;
-		n = snprintf(reg, sizeof(reg), "%s/%s", dir, e->d_name);
-		if (n < 0 || (size_t)n >= sizeof(reg)) {
-			err = ENAMETOOLONG;
-			break;
-		}
-		if (dlock_status(reg, opts, &st) < 0) {
-			/* Left between the listing and the look. */
-			if (errno == ENOENT)
-				continue;
-			err = errno;
-			break;
-		}
-		if (st.state == DLOCK_FREE)
-			continue;
-		if ((size_t)count < max)
-			out[count] = st;
-		if (count < INT_MAX)
-			count++;
-	}
-	closedir(d);
-	if (err != 0) {
-		errno = err;
-		return -1;
-	}
-	return count;
+	return l.count;
 }

@@ -12,14 +12,6 @@ load helpers
 
 DLOCK=${DLOCK:-$repo_root/build/dlock}
 
-note() {
-	echo "# $*" >&3
-}
-
-now() {
-	date +%s.%N
-}
-
 # count_updates METHOD WORKERS ROUNDS: WORKERS processes on each host each
 # take the lock ROUNDS times and increment a shared counter under it.
 count_updates() {
@@ -43,10 +35,6 @@ count_updates() {
 		wait "$pid" || failed=$((failed + 1))
 	done
 	[ "$failed" -eq 0 ]
-}
-
-host_dir() {
-	if [ "$1" = A ]; then echo "$work_a"; else echo "$work_b"; fi
 }
 
 check_exclusion() {

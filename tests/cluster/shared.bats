@@ -11,20 +11,9 @@
 # shellcheck disable=SC2016 # the sh -c scripts expand in the inner shell
 
 load helpers
+load ../inside
 
 DLOCK=${DLOCK:-$repo_root/build/dlock}
-
-note() {
-	echo "# $*" >&3
-}
-
-now() {
-	date +%s.%N
-}
-
-host_dir() {
-	if [ "$1" = A ]; then echo "$work_a"; else echo "$work_b"; fi
-}
 
 # holder_on HOST METHOD NAME [OPTIONS...]: a holder on HOST of
 # lock.METHOD, with OPTIONS, that creates the local file NAME.ready once it
@@ -111,17 +100,6 @@ crashed_reader_holds_a_writer_until_its_lease() {
 	awk -v f="$took" 'BEGIN { exit !(f >= 3.4 && f <= 12) }'
 }
 
-# Markers of who is inside, in a local directory that both hosts' processes
-# see alike (no network cache between them), as in tests/cmd/shared.bats;
-# named by mktemp, as pids repeat across the hosts' PID namespaces.
-INSIDE='
-	m=$(mktemp -d "$1/$2.XXXXXX") || exit 90
-	r=$(ls "$1" | grep -c "^r\.")
-	w=$(ls "$1" | grep -c "^w\.")
-	echo "$2 $r $w" >>"$3"
-	sleep "$4"
-	rmdir "$m"'
-
 mixed_across_hosts() {
 	local method=$1 h role pids=() pid failed=0 peak hold
 	mkdir "$BATS_TEST_TMPDIR/markers"
@@ -148,11 +126,7 @@ mixed_across_hosts() {
 		wait "$pid" || failed=$((failed + 1))
 	done
 	[ "$failed" -eq 0 ]
-	[ "$(grep -c '^r ' "$BATS_TEST_TMPDIR/log")" -eq 20 ]
-	[ "$(grep -c '^w ' "$BATS_TEST_TMPDIR/log")" -eq 10 ]
-	[ -z "$(awk '$1 == "w" && ($2 != 0 || $3 != 1)' "$BATS_TEST_TMPDIR/log")" ]
-	[ -z "$(awk '$1 == "r" && $3 != 0' "$BATS_TEST_TMPDIR/log")" ]
-	peak=$(awk '$1 == "r" && $2 > p { p = $2 } END { print p + 0 }' "$BATS_TEST_TMPDIR/log")
+	peak=$(inside_log_ok "$BATS_TEST_TMPDIR/log" 20 10)
 	note "$method: 2 readers + 1 writer on each host x 5 rounds: reader peak $peak, writers always alone"
 	[ "$peak" -gt 1 ]
 }

@@ -10,20 +10,7 @@
 # shellcheck disable=SC2016,SC2030,SC2031
 
 load helpers
-
-# The command each holder runs: it makes a marker named for its role in
-# $M (mkdir is atomic), counts the markers of readers and writers there,
-# notes "ROLE READERS WRITERS" in $T/log, stays a moment and removes its
-# marker before it lets go.  Markers live only while their maker holds
-# the lock, so a writer must count itself alone and a reader no writer.
-INSIDE='
-	m=$1/$2.$$
-	mkdir "$m" || exit 90
-	r=$(ls "$1" | grep -c "^r\.")
-	w=$(ls "$1" | grep -c "^w\.")
-	echo "$2 $r $w" >>"$3"
-	sleep "$4"
-	rmdir "$m"'
+load ../inside
 
 # contender METHOD ROLE ROUNDS: one process taking the lock ROUNDS times,
 # shared as reader r or exclusive as writer w.
@@ -53,12 +40,7 @@ readers_and_writers_mixed() {
 		wait "$pid"
 	done
 	! grep -q '^error' "$T/log"
-	[ "$(grep -c '^r ' "$T/log")" -eq 60 ]
-	[ "$(grep -c '^w ' "$T/log")" -eq 20 ]
-	# A writer is alone; a reader never sees a writer.
-	[ -z "$(awk '$1 == "w" && ($2 != 0 || $3 != 1)' "$T/log")" ]
-	[ -z "$(awk '$1 == "r" && $3 != 0' "$T/log")" ]
-	peak=$(awk '$1 == "r" && $2 > p { p = $2 } END { print p + 0 }' "$T/log")
+	peak=$(inside_log_ok "$T/log" 60 20)
 	echo "# $method: 6 readers + 2 writers x 10 rounds: reader peak $peak, writers always alone" >&3
 	[ "$peak" -gt 1 ]
 	[ -z "$(find "$T" -mindepth 1 -maxdepth 1 ! -name markers ! -name log)" ]

@@ -41,6 +41,8 @@ dlock_t *open_with(const char *path, int method, int flags, double stale);
 int entries_in(const char *dir);
 const char *contents(const char *path, char *buf, size_t size);
 int write_file(const char *path, const char *text);
+/* Zeroed memory that forked children share, or NULL; munmap(2) frees it. */
+void *shared_memory(size_t size);
 
 void contract_run(const struct method_traits *t);
 void names_contract_run(int method);

@@ -55,12 +55,22 @@ appears(const char *path)
 	return 1;
 }
 
+/* A wait of 0.3 s for operation ends with ETIMEDOUT, not before. */
+static int
+times_out(dlock_t *lk, int operation)
+{
+	double t0 = now();
+
+	errno = 0;
+	return dlock_lock(lk, operation, 0.3) == -1 && errno == ETIMEDOUT &&
+	    now() - t0 >= 0.3;
+}
+
 static void
 test_readers_overlap_and_exclude_a_writer(int method)
 {
 	struct place p;
 	dlock_t *a, *b, *w;
-	double t0;
 
 	place_for(&p, "readers", method);
 	a = open_with(p.lock, method, 0, 0);
@@ -78,11 +88,8 @@ test_readers_overlap_and_exclude_a_writer(int method)
 	CHECK(dlock_lock(w, LOCK_EX | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
 	    "%s: a writer with LOCK_NB is busy beside readers (errno %d)",
 	    name(method), errno);
-	t0 = now();
-	errno = 0;
-	CHECK(dlock_lock(w, LOCK_EX, 0.3) == -1 && errno == ETIMEDOUT &&
-	    now() - t0 >= 0.3, "%s: a writer's timed wait beside readers ends "
-	    "with ETIMEDOUT (errno %d)", name(method), errno);
+	CHECK(times_out(w, LOCK_EX), "%s: a writer's timed wait beside "
+	    "readers ends with ETIMEDOUT (errno %d)", name(method), errno);
 	CHECK(dlock_unlock(a) == 0, "%s: a reader lets go", name(method));
 	CHECK(dlock_lock(a, LOCK_SH | LOCK_NB, 0) == 0, "%s: the writer that "
 	    "gave up let go of the gate: a reader enters", name(method));
@@ -94,11 +101,8 @@ test_readers_overlap_and_exclude_a_writer(int method)
 	CHECK(dlock_lock(a, LOCK_SH | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
 	    "%s: a reader with LOCK_NB is busy beside a writer (errno %d)",
 	    name(method), errno);
-	t0 = now();
-	errno = 0;
-	CHECK(dlock_lock(a, LOCK_SH, 0.3) == -1 && errno == ETIMEDOUT &&
-	    now() - t0 >= 0.3, "%s: a reader's timed wait beside a writer ends "
-	    "with ETIMEDOUT (errno %d)", name(method), errno);
+	CHECK(times_out(a, LOCK_SH), "%s: a reader's timed wait beside a "
+	    "writer ends with ETIMEDOUT (errno %d)", name(method), errno);
 	CHECK(readers_of(&p) <= 0, "%s: refused readers leave no "
 	    "registration (%d)", name(method), readers_of(&p));
 	dlock_close(a);
@@ -302,7 +306,6 @@ test_a_readers_lease_and_status(int method)
 }
 
 /* What the contending processes share, in memory mapped by them all. */
-#define PROT_RDWR (PROT_READ | PROT_WRITE)
 struct inside {
 	int readers;
 	int writers;
@@ -355,12 +358,10 @@ test_processes_share_and_exclude(int method)
 	int i, failed = 0;
 
 	place_for(&p, "mixed", method);
-	/* cppcheck-suppress invalidFunctionArg ; an anonymous map has no fd */
-	s = mmap(NULL, sizeof(*s), PROT_RDWR, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(s != MAP_FAILED, "%s: shared memory", name(method));
-	if (s == MAP_FAILED)
+	s = shared_memory(sizeof(*s));
+	CHECK(s != NULL, "%s: shared memory", name(method));
+	if (s == NULL)
 		return;
-	memset(s, 0, sizeof(*s));
 	for (i = 0; i < NPROCS; i++) {
 		pid[i] = fork();
 		if (pid[i] == 0) {
