@@ -15,7 +15,7 @@ DLOCK=${DLOCK:-$repo_root/build/dlock}
 # count_updates METHOD WORKERS ROUNDS: WORKERS processes on each host each
 # take the lock ROUNDS times and increment a shared counter under it.
 count_updates() {
-	local method=$1 workers=$2 rounds=$3 pids=() pid h i failed=0
+	local method=$1 workers=$2 rounds=$3 pids=() h i
 	echo 0 >"$work_a/counter"
 	for h in A B; do
 		for ((i = 0; i < workers; i++)); do
@@ -31,10 +31,7 @@ count_updates() {
 			pids+=("$!")
 		done
 	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" || failed=$((failed + 1))
-	done
-	[ "$failed" -eq 0 ]
+	wait_all "${pids[@]}"
 }
 
 check_exclusion() {

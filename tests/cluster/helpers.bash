@@ -172,6 +172,15 @@ host_dir() {
 	if [ "$1" = A ]; then echo "$work_a"; else echo "$work_b"; fi
 }
 
+# wait_all PID...: waits for each; fails if any failed.
+wait_all() {
+	local pid failed=0
+	for pid in "$@"; do
+		wait "$pid" || failed=$((failed + 1))
+	done
+	[ "$failed" -eq 0 ]
+}
+
 # Every test: the rig must be up, and gets fresh directories.
 setup() {
 	load_cluster

@@ -101,7 +101,7 @@ crashed_reader_holds_a_writer_until_its_lease() {
 }
 
 mixed_across_hosts() {
-	local method=$1 h role pids=() pid failed=0 peak hold
+	local method=$1 h role pids=() peak hold
 	mkdir "$BATS_TEST_TMPDIR/markers"
 	for h in A B; do
 		for role in r r w; do
@@ -122,10 +122,7 @@ mixed_across_hosts() {
 			pids+=("$!")
 		done
 	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" || failed=$((failed + 1))
-	done
-	[ "$failed" -eq 0 ]
+	wait_all "${pids[@]}"
 	peak=$(inside_log_ok "$BATS_TEST_TMPDIR/log" 20 10)
 	note "$method: 2 readers + 1 writer on each host x 5 rounds: reader peak $peak, writers always alone"
 	[ "$peak" -gt 1 ]

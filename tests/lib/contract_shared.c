@@ -55,6 +55,15 @@ appears(const char *path)
 	return 1;
 }
 
+/* One try of operation finds the lock busy. */
+static int
+is_busy(dlock_t *lk, int operation)
+{
+	errno = 0;
+	return dlock_lock(lk, operation | LOCK_NB, 0) == -1 &&
+	    errno == EWOULDBLOCK;
+}
+
 /* A wait of 0.3 s for operation ends with ETIMEDOUT, not before. */
 static int
 times_out(dlock_t *lk, int operation)
@@ -84,8 +93,7 @@ test_readers_overlap_and_exclude_a_writer(int method)
 	    "%s: two readers at once", name(method));
 	CHECK(readers_of(&p) == 2, "%s: two registrations (%d)", name(method),
 	    readers_of(&p));
-	errno = 0;
-	CHECK(dlock_lock(w, LOCK_EX | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
+	CHECK(is_busy(w, LOCK_EX),
 	    "%s: a writer with LOCK_NB is busy beside readers (errno %d)",
 	    name(method), errno);
 	CHECK(times_out(w, LOCK_EX), "%s: a writer's timed wait beside "
@@ -97,8 +105,7 @@ test_readers_overlap_and_exclude_a_writer(int method)
 	    "%s: both readers let go", name(method));
 	CHECK(dlock_lock(w, LOCK_EX | LOCK_NB, 0) == 0, "%s: the writer gets "
 	    "in once the readers are gone", name(method));
-	errno = 0;
-	CHECK(dlock_lock(a, LOCK_SH | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
+	CHECK(is_busy(a, LOCK_SH),
 	    "%s: a reader with LOCK_NB is busy beside a writer (errno %d)",
 	    name(method), errno);
 	CHECK(times_out(a, LOCK_SH), "%s: a reader's timed wait beside a "
@@ -134,8 +141,7 @@ test_upgrade_is_refused(int method)
 	CHECK(dlock_lock(a, LOCK_SH | LOCK_NB, 0) == -1 && errno == EDEADLK,
 	    "%s: a second shared lock on one handle is refused with EDEADLK",
 	    name(method));
-	errno = 0;
-	CHECK(dlock_lock(b, LOCK_EX | LOCK_NB, 0) == -1 && errno == EWOULDBLOCK,
+	CHECK(is_busy(b, LOCK_EX),
 	    "%s: the refused upgrade kept the shared lock", name(method));
 	CHECK(readers_of(&p) == 1, "%s: one registration (%d)", name(method),
 	    readers_of(&p));
@@ -180,9 +186,7 @@ test_a_waiting_writer_keeps_new_readers_out(int method)
 	}
 	CHECK(appears(gate), "%s: the writer holds the gate while it waits",
 	    name(method));
-	errno = 0;
-	CHECK(dlock_lock(late, LOCK_SH | LOCK_NB, 0) == -1 &&
-	    errno == EWOULDBLOCK, "%s: a reader after a waiting writer waits "
+	CHECK(is_busy(late, LOCK_SH), "%s: a reader after a waiting writer waits "
 	    "(errno %d)", name(method), errno);
 	CHECK(dlock_unlock(a) == 0, "%s: the reader lets go", name(method));
 	CHECK(child_status(writer) == 0, "%s: the writer got in once the "
