@@ -108,9 +108,9 @@ make_readers_dir(const struct dlock *lk, const char *dir)
 
 /*
  * Registers lk as a reader; the gate is held.  The last reader to leave
- * removes the directory, which can happen between our mkdir and our
- * publish (ENOENT, or ESTALE from a network filesystem's cached handle):
- * then the directory is made again.
+ * removes the directory, which can happen between our mkdir and its
+ * lstat, or our publish (ENOENT, or ESTALE from a network filesystem's
+ * cached handle): then the directory is made again.
  */
 static int
 register_reader(struct dlock *lk)
@@ -131,7 +131,7 @@ register_reader(struct dlock *lk)
 	options_of(lk, &o);
 	for (tries = 0; tries < REGISTER_TRIES; tries++) {
 		if (make_readers_dir(lk, dir) < 0) {
-			if (errno == ESTALE)
+			if (errno == ENOENT || errno == ESTALE)
 				continue;
 			return -1;
 		}

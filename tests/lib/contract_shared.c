@@ -316,6 +316,7 @@ struct inside {
 	int reader_peak;
 	int overlaps;		/* a writer with anyone */
 	int errors;
+	int first_error;	/* the errno of the first */
 };
 
 static void
@@ -336,8 +337,9 @@ enter(struct inside *s, int writer)
 	__atomic_add_fetch(&s->readers, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->writers, __ATOMIC_SEQ_CST) != 0)
 		__atomic_add_fetch(&s->overlaps, 1, __ATOMIC_SEQ_CST);
-	/* A reader stays a little while another may join it: up to 20 ms. */
-	for (i = 0; i < 20 && __atomic_load_n(&s->readers,
+	/* A reader stays a little while another may join it: up to half a
+	 * second, for readers on a network filesystem, which poll slowly. */
+	for (i = 0; i < 500 && __atomic_load_n(&s->readers,
 	    __ATOMIC_SEQ_CST) < 2; i++)
 		nanosleep(&nap, NULL);
 	r = __atomic_load_n(&s->readers, __ATOMIC_SEQ_CST);
@@ -349,6 +351,16 @@ enter(struct inside *s, int writer)
 			break;
 	}
 	__atomic_sub_fetch(&s->readers, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+note_error(struct inside *s)
+{
+	int none = 0;
+
+	__atomic_compare_exchange_n(&s->first_error, &none, errno, 0,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&s->errors, 1, __ATOMIC_SEQ_CST);
 }
 
 /* 4 processes, 3 readers and a writer, many rounds each. */
@@ -377,14 +389,12 @@ test_processes_share_and_exclude(int method)
 			for (round = 0; lk != NULL && round < ROUNDS; round++) {
 				if (dlock_lock(lk, writer ? LOCK_EX : LOCK_SH,
 				    20) < 0) {
-					__atomic_add_fetch(&s->errors, 1,
-					    __ATOMIC_SEQ_CST);
+					note_error(s);
 					continue;
 				}
 				enter(s, writer);
 				if (dlock_unlock(lk) < 0)
-					__atomic_add_fetch(&s->errors, 1,
-					    __ATOMIC_SEQ_CST);
+					note_error(s);
 			}
 			dlock_close(lk);
 			_exit(lk == NULL ? 1 : 0);
@@ -395,9 +405,10 @@ test_processes_share_and_exclude(int method)
 			failed++;
 	CHECK(failed == 0 && s->errors == 0 && s->overlaps == 0 &&
 	    s->reader_peak > 1, "%s: %d processes (1 writer) x %d rounds: "
-	    "a writer with another %d times, reader peak %d, %d errors, "
-	    "%d failed", name(method), NPROCS, ROUNDS, s->overlaps,
-	    s->reader_peak, s->errors, failed);
+	    "a writer with another %d times, reader peak %d, %d errors "
+	    "(the first: %s), %d failed", name(method), NPROCS, ROUNDS,
+	    s->overlaps, s->reader_peak, s->errors, strerror(s->first_error),
+	    failed);
 	CHECK(entries_in(p.dir) == 0, "%s: nothing is left after the "
 	    "processes (%d entries)", name(method), entries_in(p.dir));
 	munmap(s, sizeof(*s));
