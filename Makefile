@@ -13,7 +13,7 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/method_mkdir.c lib/namelock.c lib/namewait.c lib/look.c lib/stale.c \
 	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
 	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
-	lib/files.c lib/names.c lib/shared.c
+	lib/files.c lib/names.c lib/slots.c lib/queue.c lib/shared.c
 CMD_SRC = cmd/main.c cmd/run.c cmd/report.c cmd/numbers.c \
 	cmd/subcommands.c cmd/waitline.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
@@ -31,7 +31,7 @@ CMD_OBJ = $(CMD_SRC:cmd/%.c=$(B)/cmd/%.o)
 # tests/lib/contract_names.c), then what is the method's own.
 METHOD_TESTS = fcntl flock lockfile mkdir auto
 CONTRACT_TESTS = api $(METHOD_TESTS)
-LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback
+LIB_TESTS = $(CONTRACT_TESTS) record probe stale fallback shapes
 LIB_TEST_BIN = $(LIB_TESTS:%=$(B)/test_%)
 SAN_TEST_BIN = $(LIB_TESTS:%=$(B)/san/test_%)
 TEST_HDR = tests/lib/check.h tests/lib/contract.h
@@ -162,9 +162,10 @@ check-clang:
 # The name methods' library contracts run on the volume too, where each
 # poll is a round trip and waits poll as they do on network filesystems.
 CLUSTER_ENV = $${DLOCK_CLUSTER_DIR:-/var/tmp/dlock-cluster}/env
-check-cluster: all $(B)/test_lockfile $(B)/test_mkdir
+check-cluster: all $(B)/test_lockfile $(B)/test_mkdir $(B)/test_shapes
 	. $(CLUSTER_ENV) && DLOCK_TEST_DIR=$$DLOCK_CLUSTER_A \
-	    scripts/run-lib-tests $(B)/test_lockfile $(B)/test_mkdir
+	    scripts/run-lib-tests $(B)/test_lockfile $(B)/test_mkdir \
+	    $(B)/test_shapes
 	$(BATS) $(B)/dlock tests/cluster
 
 # On real NFS, a server and two client hosts in virtual machines: needs
@@ -216,7 +217,8 @@ MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_set_child:dlock_heartbeat dlock_break:dlock_status \
 	dlock_status_readers:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
-	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd
+	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd \
+	dlock_slot:dlock_fd
 install: all
 	mkdir -p "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" \
 		"$(DESTDIR)$(PKGCONFIGDIR)" "$(DESTDIR)$(INCLUDEDIR)" \

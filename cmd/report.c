@@ -82,6 +82,8 @@ exit_status_for_open(int err)
 	case EOPNOTSUPP:
 	case EPROTO:
 		return EXIT_UNAVAILABLE;
+	case DLOCK_ESLOTS:
+		return EXIT_DATAERR;
 	default:
 		return EXIT_NOINPUT;
 	}
@@ -135,6 +137,9 @@ lock_error_text(int err)
 		return "not a regular file or directory";
 	case EDEADLK:
 		return "this handle already holds it";
+	case DLOCK_ESLOTS:
+		return "it is used with another number of --slots (the one "
+		    "in its .slots file); every user must give the same";
 	case EEXIST:
 		return "it is an empty file, which may be the lock file of a "
 		    "kernel lock held on another host (kernel locks do not "

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -341,7 +342,9 @@ prepare_command(struct cli *cli, dlock_t *lk)
 	enum started started;
 	int err;
 
-	if (cli->no_fork || !holds_by_name(lk))
+	/* Which slot is taken is known only once it is, and the command
+	 * must find it in its environment: its child is forked then. */
+	if (cli->no_fork || !holds_by_name(lk) || cli->lock.slots > 0)
 		return 0;
 	started = fork_at_gate(cli, &early, &err);
 	if (started == START_SIGNALLED)
@@ -459,6 +462,16 @@ run_command(struct cli *cli, dlock_t *lk)
 	pid_t pid = -1;
 	int err = 0, status, lost = 0;
 
+	if (dlock_slot(lk) > 0) {
+		char slot[16];
+
+		snprintf(slot, sizeof(slot), "%d", dlock_slot(lk));
+		if (setenv("DLOCK_SLOT", slot, 1) < 0) {
+			warn("setting DLOCK_SLOT");
+			dlock_close(lk);
+			return EXIT_OSERR;
+		}
+	}
 	if (cli->no_fork)
 		exec_in_place(cli);
 	say_like_flock(cli, stdout, "executing %s", cli->argv[0]);

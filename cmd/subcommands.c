@@ -18,16 +18,17 @@
  */
 
 #define SUB_USAGE \
-"usage: dlock status [-m method] [--stale secs] [--json] lockpath\n" \
+"usage: dlock status [-m method] [--stale secs] [--slots n] [--json] lockpath\n" \
 "       dlock break [-f] [-m method] [--stale secs] lockpath\n" \
 "       dlock probe [--json] path\n"
 
-enum { OPT_JSON = 256, OPT_STALE };
+enum { OPT_JSON = 256, OPT_STALE, OPT_SLOTS };
 
 static const struct option sub_options[] = {
 	{ "method", required_argument, NULL, 'm' },
 	{ "stale", required_argument, NULL, OPT_STALE },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "slots", required_argument, NULL, OPT_SLOTS },
 	{ "force", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -63,6 +64,7 @@ is_subcommand(const char *word)
 static void
 parse_sub(struct sub *sub, int argc, char **argv)
 {
+	int64_t n;
 	int c;
 
 	sub->name = argv[0];
@@ -84,6 +86,12 @@ parse_sub(struct sub *sub, int argc, char **argv)
 		case OPT_JSON:
 			sub->json = 1;
 			break;
+		case OPT_SLOTS:
+			if (parse_integer(optarg, 1, DLOCK_SLOTS_MAX, &n) < 0)
+				sub_usage_error("--slots '%s': not a whole number "
+				    "from 1 to %d", optarg, DLOCK_SLOTS_MAX);
+			sub->lock.slots = (int)n;
+			break;
 		case 'f':
 			sub->force = 1;
 			break;
@@ -100,6 +108,8 @@ parse_sub(struct sub *sub, int argc, char **argv)
 	sub->path = argv[optind];
 	if (sub->force && strcmp(sub->name, "break") != 0)
 		sub_usage_error("-f belongs to dlock break");
+	if (sub->lock.slots > 0 && strcmp(sub->name, "status") != 0)
+		sub_usage_error("--slots belongs to dlock status");
 	if (sub->json && strcmp(sub->name, "break") == 0)
 		sub_usage_error("--json belongs to dlock status and probe");
 }
@@ -165,6 +175,8 @@ struct readers {
 	struct dlock_status shown[READERS_SHOWN];
 };
 
+static const struct readers no_readers;
+
 static void
 print_reader_text(const struct dlock_status *r)
 {
@@ -181,19 +193,19 @@ print_reader_text(const struct dlock_status *r)
 }
 
 static void
-print_status_text(const struct sub *sub, const struct dlock_status *st,
+print_status_text(const char *path, const struct dlock_status *st,
     const struct readers *rd)
 {
 	const struct dlock_owner *o = &st->owner;
 	int i;
 
 	if (st->state == DLOCK_FREE && rd->count > 0) {
-		printf("%s: held shared by %d reader%s (%s)\n", sub->path,
+		printf("%s: held shared by %d reader%s (%s)\n", path,
 		    rd->count, rd->count == 1 ? "" : "s",
 		    dlock_method_name(st->method));
 		goto readers;
 	}
-	printf("%s: %s (%s)\n", sub->path, st->state == DLOCK_FREE ? "free" :
+	printf("%s: %s (%s)\n", path, st->state == DLOCK_FREE ? "free" :
 	    "held", dlock_method_name(st->method));
 	if (st->state == DLOCK_FREE)
 		return;
@@ -235,13 +247,13 @@ print_owner_json(const struct dlock_status *st)
 }
 
 static void
-print_status_json(const struct sub *sub, const struct dlock_status *st,
+print_status_json(const char *path, const struct dlock_status *st,
     const struct readers *rd)
 {
 	int i;
 
 	printf("{\"path\":");
-	json_string(sub->path);
+	json_string(path);
 	printf(",\"held\":%s,\"state\":\"%s\",\"method\":\"%s\"",
 	    st->state == DLOCK_FREE && rd->count == 0 ? "false" : "true",
 	    state_name(st->state), dlock_method_name(st->method));
@@ -254,7 +266,7 @@ print_status_json(const struct sub *sub, const struct dlock_status *st,
 		printf(",\"age\":%.3f", st->age);
 	printf(",\"stale\":%.3f,\"reason\":", st->stale);
 	json_string(st->reason);
-	if (st->method == DLOCK_LOCKFILE || st->method == DLOCK_MKDIR) {
+	if (rd != &no_readers) {
 		printf(",\"readers\":%d,\"reader\":[", rd->count);
 		for (i = 0; i < rd->count && i < READERS_SHOWN; i++) {
 			const struct dlock_status *r = &rd->shown[i];
@@ -270,15 +282,21 @@ print_status_json(const struct sub *sub, const struct dlock_status *st,
 		}
 		printf("]");
 	}
-	printf("}\n");
+	printf("}");
+}
+
+static int
+path_failure(const struct sub *sub, const char *path, int err)
+{
+	warnx("%s: cannot examine lock '%s': %s", sub->name, path,
+	    lock_error_text(err));
+	return exit_status_for_open(err);
 }
 
 static int
 status_failure(const struct sub *sub, int err)
 {
-	warnx("%s: cannot examine lock '%s': %s", sub->name, sub->path,
-	    lock_error_text(err));
-	return exit_status_for_open(err);
+	return path_failure(sub, sub->path, err);
 }
 
 static int
@@ -313,13 +331,67 @@ cmd_status(struct sub *sub)
 		if (n > 0 && readers_opts.method == DLOCK_AUTO)
 			st.method = rd->shown[0].method;
 	}
-	if (sub->json)
-		print_status_json(sub, &st, rd);
-	else
-		print_status_text(sub, &st, rd);
+	/* The readers' keys come with a lock that may have readers. */
+	if (sub->json) {
+		print_status_json(sub->path, &st, st.method == DLOCK_LOCKFILE ||
+		    st.method == DLOCK_MKDIR ? rd : &no_readers);
+		putchar('\n');
+	} else {
+		print_status_text(sub->path, &st, rd);
+	}
 	n = st.state == DLOCK_FREE && rd->count == 0 ? 1 : 0;
 	free(rd);
 	return n;
+}
+
+/*
+ * A counting lock's slots are ordinary locks at LOCKPATH.slot1 to
+ * LOCKPATH.slotN (dlock(1)): each is shown as the status of one lock.
+ */
+static int
+cmd_slots_status(struct sub *sub)
+{
+	struct dlock_options one = sub->lock;
+	struct dlock_status *st;
+	char path[4096 + 32];
+	int k, held = 0, n = sub->lock.slots;
+
+	st = calloc((size_t)n, sizeof(*st));
+	if (st == NULL)
+		err(EXIT_OSERR, "status");
+	one.slots = 0;
+	for (k = 1; k <= n; k++) {
+		snprintf(path, sizeof(path), "%s.slot%d", sub->path, k);
+		if (dlock_status(path, &one, &st[k - 1]) < 0) {
+			int e = errno;
+
+			free(st);
+			return path_failure(sub, path, e);
+		}
+		held += st[k - 1].state != DLOCK_FREE;
+	}
+	if (sub->json) {
+		printf("{\"path\":");
+		json_string(sub->path);
+		printf(",\"slots\":%d,\"held\":%d,\"slot\":[", n, held);
+	} else {
+		printf("%s: %d of %d slots held\n", sub->path, held, n);
+	}
+	for (k = 1; k <= n; k++) {
+		snprintf(path, sizeof(path), "%s.slot%d", sub->path, k);
+		if (sub->json) {
+			if (k > 1)
+				putchar(',');
+			print_status_json(path, &st[k - 1], &no_readers);
+		} else {
+			printf("slot %d: ", k);
+			print_status_text(path, &st[k - 1], &no_readers);
+		}
+	}
+	if (sub->json)
+		printf("]}\n");
+	free(st);
+	return held == 0 ? 1 : 0;
 }
 
 static int
@@ -408,6 +480,8 @@ run_subcommand(int argc, char **argv)
 
 	memset(&sub, 0, sizeof(sub));
 	parse_sub(&sub, argc, argv);
+	if (strcmp(sub.name, "status") == 0 && sub.lock.slots > 0)
+		return cmd_slots_status(&sub);
 	if (strcmp(sub.name, "status") == 0)
 		return cmd_status(&sub);
 	if (strcmp(sub.name, "break") == 0)

@@ -7,14 +7,14 @@ _dlock_methods="auto fcntl flock lockfile mkdir"
 
 _dlock_options="-s --shared -x -e --exclusive -u --unlock -n --nb --nonblocking --nonblock
 	-w --wait --timeout -E --conflict-exit-code -o --close -F --no-fork
-	-m --method --fcntl --start --length --fd --stale --heartbeat --verbose
-	-h --help -V --version"
+	-m --method --fcntl --start --length --fd --stale --heartbeat --slots
+	--fair --verbose -h --help -V --version"
 
 # Options whose value is the next word.
 _dlock_takes_value() {
 	case $1 in
 	-w | --wait | --timeout | -E | --conflict-exit-code | -m | --method | \
-		--start | --length | --fd | --stale | --heartbeat)
+		--start | --length | --fd | --stale | --heartbeat | --slots)
 		return 0 ;;
 	esac
 	return 1
@@ -34,11 +34,11 @@ _dlock_subcommand() {
 		# shellcheck disable=SC2207
 		COMPREPLY=($(compgen -W "$_dlock_methods" -- "$cur"))
 		return ;;
-	--stale)
+	--stale | --slots)
 		return ;;
 	esac
 	case $sub in
-	status) opts="-m --method --stale --json -h --help" ;;
+	status) opts="-m --method --stale --slots --json -h --help" ;;
 	break) opts="-f --force -m --method --stale -h --help" ;;
 	probe) opts="--json -h --help" ;;
 	esac
@@ -108,7 +108,7 @@ _dlock() {
 		COMPREPLY=($(compgen -W "$_dlock_methods" -- "$cur"))
 		return ;;
 	-w | --wait | --timeout | -E | --conflict-exit-code | --start | \
-		--length | --fd | --stale | --heartbeat)
+		--length | --fd | --stale | --heartbeat | --slots)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then

@@ -34,6 +34,16 @@ enum dlock_method {
 #define DLOCK_INTERRUPTIBLE	0x01	/* a signal ends a wait with EINTR */
 #define DLOCK_NOCREATE		0x02	/* fail with ENOENT if the file is missing */
 #define DLOCK_INHERIT		0x04	/* the descriptor survives exec() */
+#define DLOCK_FAIR		0x10	/* waiters are served in arrival order */
+
+/* The most slots a counting lock (struct dlock_options.slots) may have. */
+#define DLOCK_SLOTS_MAX		1024
+
+/*
+ * errno of dlock_open() when the lock is used with another number of
+ * slots than the one asked for (recorded in LOCKPATH.slots).
+ */
+#define DLOCK_ESLOTS		EBADSLT
 
 /*
  * Default lease, in seconds, after which a lock whose holder cannot be asked
@@ -56,6 +66,7 @@ struct dlock_options {
 	off_t length;		/* byte range (fcntl): 0 means to the end */
 	mode_t mode;		/* creation mode before the umask */
 	double stale;		/* lease in seconds; 0 means the default */
+	int slots;		/* at most this many holders; 0: one */
 };
 
 typedef struct dlock dlock_t;
@@ -143,6 +154,7 @@ int dlock_probe(const char *path, struct dlock_fsinfo *out);
 int dlock_fd(const dlock_t *lk);
 int dlock_fell_back(const dlock_t *lk);
 int dlock_method(const dlock_t *lk);
+int dlock_slot(const dlock_t *lk);
 const char *dlock_path(const dlock_t *lk);
 
 const char *dlock_method_name(int method);

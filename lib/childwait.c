@@ -23,7 +23,7 @@
 /* Where no child can wait, kernel locks are polled this often at most. */
 #define KERNEL_POLL_CAP_NS (10 * 1000000L)
 
-static int
+int
 pidfd_for(pid_t pid)
 {
 #ifdef SYS_pidfd_open

@@ -167,6 +167,13 @@ struct dlock {
 				   trips (namewait.c) */
 	struct quick_poll quick;	/* the wait going on, if any */
 
+	/* Shapes made of ordinary locks (slots.c, queue.c); NULL, 0 and
+	 * NULL for any other lock. */
+	struct slots *slots;
+	int slot;		/* the slot held, 1..N, else 0 */
+	struct queue *queue;
+	struct dlock *inner;	/* the ordinary lock the shape holds now */
+
 	/* Shared locks of the name methods (shared.c). */
 	struct dlock *reader;	/* our registration while we hold LOCK_SH */
 	struct timespec gate_beat_at;	/* a writer waiting for readers
@@ -208,13 +215,29 @@ int wait_poll(struct dlock *lk, int shared, const struct timespec *deadline,
  */
 int wait_kernel(struct dlock *lk, int shared, const struct timespec *deadline,
     int (*blocking_lock)(struct dlock *, int), int child_can_lock);
+/* childwait.c: a pidfd of process pid (pidfd_open(2)); -1 with errno. */
+int pidfd_for(pid_t pid);
 
 /* lock.c: dlock_open() with the kernel's lock calls given. */
 struct dlock *handle_open(const char *path, const struct dlock_options *opts,
     const struct kernel_calls *kernel);
+/* lock.c: a handle for a shape, with its options checked and path set. */
+struct dlock *shape_handle(const char *path, const struct dlock_options *opts,
+    const struct dlock_ops *ops);
+/* lock.c: frees a handle that holds nothing (errno is kept). */
+void handle_free(struct dlock *lk);
+
+/* slots.c: a lock of opts->slots slots, each an ordinary lock. */
+struct dlock *slots_open(const char *path, const struct dlock_options *opts);
+/* queue.c: a lock whose waiters queue (DLOCK_FAIR), and its dlock_lock(). */
+struct dlock *queue_open(const char *path, const struct dlock_options *opts);
+int queue_lock(struct dlock *lk, int shared, double timeout);
 
 /* look.c */
 int look_at_lock(struct dlock *lk, struct lock_look *look);
+/* Fills the record file's part of look from fd, a regular file whose
+ * status is st, and closes fd. */
+int read_record(int fd, const struct stat *st, struct lock_look *look);
 int same_lock(const struct lock_look *a, const struct lock_look *b);
 int lock_is_ours(struct dlock *lk, const struct lock_look *look);
 

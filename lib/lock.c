@@ -31,7 +31,8 @@ static const struct method {
 	[DLOCK_MKDIR] = { &shared_name_ops, &mkdir_name_ops },
 };
 
-#define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT)
+#define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT | \
+    DLOCK_FAIR)
 
 static int
 fcntl_setlk(int fd, int cmd, struct flock *fl)
@@ -88,6 +89,8 @@ options_error(const struct dlock_options *o)
 	if (o->length > 0 && o->start > INT64_MAX - o->length)
 		return EINVAL;
 	if (!(o->stale >= 0) || isinf(o->stale))
+		return EINVAL;
+	if (o->slots < 0 || o->slots > DLOCK_SLOTS_MAX)
 		return EINVAL;
 	return 0;
 }
@@ -179,7 +182,7 @@ handle_new(const struct dlock_options *opts)
 	return lk;
 }
 
-static void
+void
 handle_free(struct dlock *lk)
 {
 	int saved = errno;
@@ -228,9 +231,39 @@ handle_open(const char *path, const struct dlock_options *opts,
 	return lk;
 }
 
+/*
+ * A shape is a handle of its own whose operations take and give back
+ * ordinary locks (slots.c, queue.c); it names the method they use.
+ */
+struct dlock *
+shape_handle(const char *path, const struct dlock_options *opts,
+    const struct dlock_ops *ops)
+{
+	struct dlock *lk = handle_new(opts);
+
+	if (lk == NULL)
+		return NULL;
+	if (path == NULL || *path == '\0') {
+		handle_free(lk);
+		errno = ENOENT;
+		return NULL;
+	}
+	lk->path = strdup(path);
+	if (lk->path == NULL) {
+		handle_free(lk);
+		return NULL;
+	}
+	lk->ops = ops;
+	return lk;
+}
+
 dlock_t *
 dlock_open(const char *path, const struct dlock_options *opts)
 {
+	if (opts != NULL && (opts->flags & DLOCK_FAIR))
+		return queue_open(path, opts);
+	if (opts != NULL && opts->slots > 0)
+		return slots_open(path, opts);
 	return handle_open(path, opts, &system_lock_calls);
 }
 
@@ -252,8 +285,10 @@ dlock_open_fd(int fd, const struct dlock_options *opts)
 	if (lk->method == DLOCK_AUTO)
 		lk->method = lk->start != 0 || lk->length != 0 ?
 		    DLOCK_FCNTL : DLOCK_FLOCK;
-	if (lk->method != DLOCK_FCNTL && lk->method != DLOCK_FLOCK) {
-		/* The other methods hold a lock by a name, not a descriptor. */
+	if ((lk->method != DLOCK_FCNTL && lk->method != DLOCK_FLOCK) ||
+	    (lk->flags & DLOCK_FAIR) || (opts != NULL && opts->slots > 0)) {
+		/* The other methods hold a lock by a name, not a descriptor;
+		 * so do the shapes, whose parts lie beside the path. */
 		handle_free(lk);
 		errno = EINVAL;
 		return NULL;
@@ -333,6 +368,9 @@ dlock_lock(dlock_t *lk, int operation, double timeout)
 	}
 	if (operation & LOCK_NB)
 		timeout = 0;
+	/* A queue's first try already takes its place in line. */
+	if (lk->queue != NULL)
+		return queue_lock(lk, shared, timeout);
 	rc = take(lk, shared, timeout);
 	if (rc < 0 && fall_back_to_lockfile(lk) == 0)
 		rc = take(lk, shared, timeout);
@@ -394,6 +432,16 @@ int
 dlock_method(const dlock_t *lk)
 {
 	return lk->method;
+}
+
+/* A queue holds its lock through another shape, perhaps slots. */
+int
+dlock_slot(const dlock_t *lk)
+{
+	for (; lk != NULL; lk = lk->inner)
+		if (lk->slot > 0)
+			return lk->slot;
+	return 0;
 }
 
 const char *

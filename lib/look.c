@@ -42,10 +42,7 @@ gone(int err)
 int
 look_at_lock(struct dlock *lk, struct lock_look *look)
 {
-	/* One byte more than a record may have, to see that it is too long. */
-	char buf[DLOCK_RECORD_MAX + 1];
 	struct stat st;
-	ssize_t n;
 	int fd, saved;
 
 	memset(look, 0, sizeof(*look));
@@ -82,10 +79,21 @@ look_at_lock(struct dlock *lk, struct lock_look *look)
 		errno = EINVAL;
 		return -1;
 	}
+	return read_record(fd, &st, look);
+}
+
+int
+read_record(int fd, const struct stat *st, struct lock_look *look)
+{
+	/* One byte more than a record may have, to see that it is too long. */
+	char buf[DLOCK_RECORD_MAX + 1];
+	ssize_t n;
+	int saved;
+
 	look->has_record_file = 1;
-	look->dev = st.st_dev;
-	look->ino = st.st_ino;
-	look->mtime = st.st_mtim;
+	look->dev = st->st_dev;
+	look->ino = st->st_ino;
+	look->mtime = st->st_mtim;
 	n = read_full(fd, buf, sizeof(buf));
 	saved = errno;
 	close(fd);

@@ -35,6 +35,9 @@ complete_words() {
 @test "completing a long option completes its name" {
 	[ "$(complete_words dlock --conf)" = --conflict-exit-code ]
 	[ "$(complete_words dlock --heart)" = --heartbeat ]
+	[ "$(complete_words dlock --sl)" = --slots ]
+	[ "$(complete_words dlock --fa)" = --fair ]
+	[ "$(complete_words dlock status --sl)" = --slots ]
 }
 
 @test "the first word offers the subcommands beside lock paths" {
@@ -57,6 +60,8 @@ complete_words() {
 	[ -z "$(complete_words dlock -w "")" ]
 	[ -z "$(complete_words dlock --stale "")" ]
 	[ -z "$(complete_words dlock -E "")" ]
+	[ -z "$(complete_words dlock --slots "")" ]
+	[ -z "$(complete_words dlock status --slots "")" ]
 }
 
 @test "each subcommand offers its own options" {
