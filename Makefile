@@ -14,7 +14,7 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/breaker.c lib/publish.c lib/kernlocks.c lib/status.c \
 	lib/record.c lib/self.c lib/probe.c lib/mountinfo.c \
 	lib/files.c lib/names.c lib/slots.c lib/queue.c lib/token.c \
-	lib/fence.c lib/intent.c lib/sweep.c
+	lib/fence.c lib/intent.c lib/sweep.c lib/shared.c
 CMD_SRC = cmd/main.c cmd/run.c cmd/supervise.c cmd/keeper.c cmd/policy.c \
 	cmd/report.c cmd/numbers.c cmd/subcommands.c cmd/waitline.c cmd/fence.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
@@ -106,9 +106,10 @@ endif
 # What a test program is linked with beside its own file.
 $(LIB_TEST_BIN) $(SAN_TEST_BIN): tests/lib/check.c
 $(CONTRACT_TESTS:%=$(B)/test_%) $(CONTRACT_TESTS:%=$(B)/san/test_%): \
-	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c
+	tests/lib/places.c tests/lib/contract.c tests/lib/contract_names.c \
+	tests/lib/contract_shared.c
 $(B)/test_token $(B)/san/test_token: tests/lib/places.c tests/lib/contract.c \
-	tests/lib/contract_names.c
+	tests/lib/contract_names.c tests/lib/contract_shared.c
 $(B)/test_lost $(B)/san/test_lost: tests/lib/places.c
 
 $(B)/test_%: tests/lib/test_%.c $(TEST_HDR) $(B)/libdlock-internal.a
@@ -219,7 +220,7 @@ MAN3 = dlock.3 dlock_open.3 dlock_lock.3 dlock_heartbeat.3 dlock_status.3 \
 MAN3_LINKS = dlock_options_init:dlock_open dlock_open_fd:dlock_open \
 	dlock_close:dlock_open dlock_unlock:dlock_lock \
 	dlock_set_child:dlock_heartbeat dlock_lost:dlock_heartbeat \
-	dlock_break:dlock_status \
+	dlock_break:dlock_status dlock_status_readers:dlock_status \
 	dlock_fell_back:dlock_fd dlock_method:dlock_fd dlock_path:dlock_fd \
 	dlock_method_name:dlock_fd dlock_method_from_name:dlock_fd \
 	dlock_slot:dlock_fd dlock_fence:dlock_token

@@ -434,8 +434,6 @@ parse_options(struct cli *cli, int argc, char **argv)
 	    cli->lock.method == DLOCK_MKDIR) {
 		const char *m = dlock_method_name(cli->lock.method);
 
-		if (cli->operation == LOCK_SH)
-			usage_error("-s: the %s method has no shared locks", m);
 		if (cli->fd >= 0)
 			usage_error("the %s method locks a path, not a "
 			    "descriptor", m);

@@ -214,9 +214,6 @@ report_lock_error(const struct cli *cli, int err)
 		warnx("cannot lock %s: its token file '%s.token' is not a "
 		    "regular file holding a token; it was left as it is", what,
 		    cli->path);
-	else if (err == EOPNOTSUPP && cli->operation == LOCK_SH)
-		warnx("cannot lock %s: shared locks need a kernel lock method "
-		    "(fcntl or flock); this path uses a lockfile", what);
 	else if (err == EPERM && cli->path != NULL)
 		report_no_permission("cannot lock", cli->path, &cli->lock);
 	else if (err == EACCES && cli->path != NULL)

@@ -175,11 +175,49 @@ print_since(int64_t t, int same_host)
 		printf("  since:   %s (by the holder's clock)\n", when);
 }
 
+/* The readers of a shared lockfile or mkdir lock, as dlock status shows
+ * them: at most this many, and how many there are. */
+#define READERS_SHOWN 64
+
+struct readers {
+	int count;
+	struct dlock_status shown[READERS_SHOWN];
+};
+
+static const struct readers no_readers;
+
 static void
-print_holder_text(const struct dlock_status *st)
+print_reader_text(const struct dlock_status *r)
+{
+	const struct dlock_owner *o = &r->owner;
+
+	printf("  reader:  pid %d%s%s%s", (int)o->pid,
+	    o->host[0] != '\0' ? " on " : "", o->host,
+	    r->same_host ? " (this host)" : "");
+	if (o->child > 0)
+		printf(", command pid %d", (int)o->child);
+	if (r->age >= 0)
+		printf(", refreshed %.0f s ago", r->age);
+	printf(": %s: %s\n", state_name(r->state), r->reason);
+}
+
+static void
+print_status_text(const char *path, const struct dlock_status *st,
+    const struct readers *rd)
 {
 	const struct dlock_owner *o = &st->owner;
+	int i;
 
+	if (st->state == DLOCK_FREE && rd->count > 0) {
+		printf("%s: held shared by %d reader%s (%s)\n", path,
+		    rd->count, rd->count == 1 ? "" : "s",
+		    dlock_method_name(st->method));
+		goto readers;
+	}
+	printf("%s: %s (%s)\n", path, st->state == DLOCK_FREE ? "free" :
+	    "held", dlock_method_name(st->method));
+	if (st->state == DLOCK_FREE)
+		goto token;
 	if (st->has_owner && o->pid > 0)
 		printf("  owner:   pid %d%s%s%s\n", (int)o->pid,
 		    o->host[0] != '\0' ? " on " : "", o->host,
@@ -196,15 +234,16 @@ print_holder_text(const struct dlock_status *st)
 		printf("  refreshed: %.0f s ago, by the file server's clock\n",
 		    st->age);
 	printf("  holder:  %s: %s\n", state_name(st->state), st->reason);
-}
-
-static void
-print_status_text(const char *path, const struct dlock_status *st)
-{
-	printf("%s: %s (%s)\n", path, st->state == DLOCK_FREE ? "free" :
-	    "held", dlock_method_name(st->method));
-	if (st->state != DLOCK_FREE)
-		print_holder_text(st);
+	/* The gate held beside readers: a writer waiting for them to go. */
+	if (rd->count > 0)
+		printf("  waiting for %d reader%s to let go\n", rd->count,
+		    rd->count == 1 ? "" : "s");
+readers:
+	for (i = 0; i < rd->count && i < READERS_SHOWN; i++)
+		print_reader_text(&rd->shown[i]);
+	if (rd->count > READERS_SHOWN)
+		printf("  ... and %d more readers\n", rd->count - READERS_SHOWN);
+token:
 	/* Kept beside the lock, whatever its method, while it is free too. */
 	if (st->last_token > 0)
 		printf("  last token: %" PRIu64 " (in %s.token)\n",
@@ -212,27 +251,54 @@ print_status_text(const char *path, const struct dlock_status *st)
 }
 
 static void
-print_status_json(const char *path, const struct dlock_status *st)
+print_owner_json(const struct dlock_status *st)
 {
 	const struct dlock_owner *o = &st->owner;
+
+	printf("{\"pid\":%d,\"host\":", (int)o->pid);
+	json_string(o->host);
+	printf(",\"child\":%d,\"since\":%lld,\"token\":%" PRIu64
+	    ",\"same_host\":%s", (int)o->child, (long long)o->time, o->token,
+	    st->same_host ? "true" : "false");
+}
+
+static void
+print_status_json(const char *path, const struct dlock_status *st,
+    const struct readers *rd)
+{
+	int i;
 
 	printf("{\"path\":");
 	json_string(path);
 	printf(",\"held\":%s,\"state\":\"%s\",\"method\":\"%s\"",
-	    st->state == DLOCK_FREE ? "false" : "true", state_name(st->state),
-	    dlock_method_name(st->method));
+	    st->state == DLOCK_FREE && rd->count == 0 ? "false" : "true",
+	    state_name(st->state), dlock_method_name(st->method));
 	if (st->has_owner) {
-		printf(",\"owner\":{\"pid\":%d,\"host\":", (int)o->pid);
-		json_string(o->host);
-		printf(",\"child\":%d,\"since\":%lld,\"token\":%" PRIu64
-		    ",\"same_host\":%s}", (int)o->child, (long long)o->time,
-		    o->token, st->same_host ? "true" : "false");
+		printf(",\"owner\":");
+		print_owner_json(st);
+		printf("}");
 	}
 	printf(",\"last_token\":%" PRIu64, st->last_token);
 	if (st->age >= 0)
 		printf(",\"age\":%.3f", st->age);
 	printf(",\"stale\":%.3f,\"reason\":", st->stale);
 	json_string(st->reason);
+	if (rd != &no_readers) {
+		printf(",\"readers\":%d,\"reader\":[", rd->count);
+		for (i = 0; i < rd->count && i < READERS_SHOWN; i++) {
+			const struct dlock_status *r = &rd->shown[i];
+
+			printf("%s", i > 0 ? "," : "");
+			print_owner_json(r);
+			printf(",\"state\":\"%s\"", state_name(r->state));
+			if (r->age >= 0)
+				printf(",\"age\":%.3f", r->age);
+			printf(",\"reason\":");
+			json_string(r->reason);
+			printf("}");
+		}
+		printf("]");
+	}
 	printf("}");
 }
 
@@ -253,17 +319,46 @@ status_failure(const struct sub *sub, int err)
 static int
 cmd_status(struct sub *sub)
 {
+	struct dlock_options readers_opts = sub->lock;
 	struct dlock_status st;
+	struct readers *rd;
+	int n;
 
 	if (dlock_status(sub->path, &sub->lock, &st) < 0)
 		return status_failure(sub, errno);
+	rd = calloc(1, sizeof(*rd));
+	if (rd == NULL)
+		return status_failure(sub, errno);
+	/*
+	 * Readers register with the method of the lock they share.  With
+	 * auto and no lock at the path, their records tell the method: a
+	 * shared lockfile or mkdir lock leaves the path itself free.
+	 */
+	if (st.method == DLOCK_LOCKFILE || st.method == DLOCK_MKDIR ||
+	    (sub->lock.method == DLOCK_AUTO && st.state == DLOCK_FREE)) {
+		if (st.method == DLOCK_LOCKFILE || st.method == DLOCK_MKDIR)
+			readers_opts.method = st.method;
+		n = dlock_status_readers(sub->path, &readers_opts, rd->shown,
+		    READERS_SHOWN);
+		if (n < 0) {
+			free(rd);
+			return status_failure(sub, errno);
+		}
+		rd->count = n;
+		if (n > 0 && readers_opts.method == DLOCK_AUTO)
+			st.method = rd->shown[0].method;
+	}
+	/* The readers' keys come with a lock that may have readers. */
 	if (sub->json) {
-		print_status_json(sub->path, &st);
+		print_status_json(sub->path, &st, st.method == DLOCK_LOCKFILE ||
+		    st.method == DLOCK_MKDIR ? rd : &no_readers);
 		putchar('\n');
 	} else {
-		print_status_text(sub->path, &st);
+		print_status_text(sub->path, &st, rd);
 	}
-	return st.state == DLOCK_FREE ? 1 : 0;
+	n = st.state == DLOCK_FREE && rd->count == 0 ? 1 : 0;
+	free(rd);
+	return n;
 }
 
 /*
@@ -304,10 +399,10 @@ cmd_slots_status(struct sub *sub)
 		if (sub->json) {
 			if (k > 1)
 				putchar(',');
-			print_status_json(path, &st[k - 1]);
+			print_status_json(path, &st[k - 1], &no_readers);
 		} else {
 			printf("slot %d: ", k);
-			print_status_text(path, &st[k - 1]);
+			print_status_text(path, &st[k - 1], &no_readers);
 		}
 	}
 	if (sub->json)

@@ -140,6 +140,9 @@ int dlock_status(const char *path, const struct dlock_options *opts,
     struct dlock_status *out);
 int dlock_break(const char *path, const struct dlock_options *opts, int force,
     struct dlock_status *out);
+/* The holders of a shared lockfile or mkdir lock: how many, up to max in out. */
+int dlock_status_readers(const char *path, const struct dlock_options *opts,
+    struct dlock_status *out, size_t max);
 
 /* What dlock_probe() sees of the filesystem holding a lock path. */
 struct dlock_fsinfo {

@@ -53,6 +53,9 @@ extern const struct dlock_ops fcntl_ops;
 extern const struct dlock_ops flock_ops;
 /* The operations of every lock held by a name (namelock.c). */
 extern const struct dlock_ops name_lock_ops;
+/* Those with shared locks made of them, which the name methods use
+ * (shared.c). */
+extern const struct dlock_ops shared_name_ops;
 
 /*
  * Locks held by a name (lockfile, mkdir) share one engine (namelock.c);
@@ -194,6 +197,10 @@ struct dlock {
 	/* Fencing tokens (DLOCK_TOKEN): token.c. */
 	char *token_path;	/* LOCKPATH.token; NULL without DLOCK_TOKEN */
 	uint64_t token;		/* of the grant held, 0 if none */
+	/* Shared locks of the name methods (shared.c). */
+	struct dlock *reader;	/* our registration while we hold LOCK_SH */
+	struct timespec gate_beat_at;	/* a writer waiting for readers
+					   refreshes the gate then */
 };
 
 /* wait.c */

@@ -18,7 +18,8 @@
 /*
  * Adding a method means one file and one row here.  A method that holds
  * its lock by a name gives only what differs (name_ops); the engine of
- * namelock.c does the rest.
+ * namelock.c does the rest, and shared.c makes shared locks of its
+ * exclusive ones.
  */
 static const struct method {
 	const struct dlock_ops *ops;
@@ -26,8 +27,8 @@ static const struct method {
 } method_table[] = {
 	[DLOCK_FCNTL] = { &fcntl_ops, NULL },
 	[DLOCK_FLOCK] = { &flock_ops, NULL },
-	[DLOCK_LOCKFILE] = { &name_lock_ops, &lockfile_name_ops },
-	[DLOCK_MKDIR] = { &name_lock_ops, &mkdir_name_ops },
+	[DLOCK_LOCKFILE] = { &shared_name_ops, &lockfile_name_ops },
+	[DLOCK_MKDIR] = { &shared_name_ops, &mkdir_name_ops },
 };
 
 #define KNOWN_FLAGS (DLOCK_INTERRUPTIBLE | DLOCK_NOCREATE | DLOCK_INHERIT | \

@@ -10,6 +10,8 @@
 
 load helpers
 
+DLOCK=${DLOCK:-$repo_root/build/dlock}
+
 # count_updates METHOD WORKERS ROUNDS: WORKERS processes on each host each
 # take the lock ROUNDS times and increment a shared counter under it.
 count_updates() {
@@ -30,10 +32,6 @@ count_updates() {
 		done
 	done
 	wait_all "${pids[@]}"
-}
-
-host_dir() {
-	if [ "$1" = A ]; then echo "$work_a"; else echo "$work_b"; fi
 }
 
 check_exclusion() {

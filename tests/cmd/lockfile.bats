@@ -46,7 +46,7 @@ load namelock_contract
 @test "lockfile: the lock appears with a record that already names the command, written once" { record_names_the_command_from_the_start_and_is_written_once; }
 
 # What is refused, at once.
-@test "lockfile: -s is refused with 64, naming the method" { shared_is_refused_with_64_naming_the_method; }
+@test "lockfile: -s runs beside another shared holder, and an exclusive -n is refused meanwhile" { shared_lock_runs_beside_another_and_keeps_a_writer_out; }
 @test "lockfile: what the method does not make at the path is refused with 66 at once, not waited on" { other_kind_at_the_path_is_refused_with_66_at_once; }
 @test "lockfile: a record naming the other name-lock method is refused with 69 at once" { record_naming_the_other_method_is_refused_with_69_at_once; }
 

@@ -318,8 +318,10 @@ run_leaves_nothing_behind_after_success_or_failure() {
 	[ "$status" -eq 1 ]
 	run timeout 10 "$DLOCK" -m "$METHOD" -w 0.2 "$L" true
 	[ "$status" -eq 1 ]
-	run timeout 10 "$DLOCK" -m "$METHOD" -s "$L" true
-	[ "$status" -eq 64 ]
+	run timeout 10 "$DLOCK" -m "$METHOD" -s -n "$L" true
+	[ "$status" -eq 1 ]
+	run timeout 10 "$DLOCK" -m "$METHOD" -s -w 0.2 "$L" true
+	[ "$status" -eq 1 ]
 	only_the_lock
 	[ "$(cat "$R")" = "$before" ]
 }
@@ -380,11 +382,17 @@ record_names_the_command_from_the_start_and_is_written_once() {
 	[ -z "$(ls -A "$D")" ]
 }
 
-shared_is_refused_with_64_naming_the_method() {
-	run timeout 10 "$DLOCK" -m "$METHOD" -s "$L" touch "$T/ran"
-	[ "$status" -eq 64 ]
-	[[ "$output" == *"$METHOD method has no shared locks"* ]]
+shared_lock_runs_beside_another_and_keeps_a_writer_out() {
+	hold -m "$METHOD" -s
+	run timeout 10 "$DLOCK" -m "$METHOD" -s -n "$L" echo both
+	[ "$status" -eq 0 ]
+	[ "$output" = both ]
+	run timeout 10 "$DLOCK" -m "$METHOD" -n "$L" touch "$T/ran"
+	[ "$status" -eq 1 ]
 	[ ! -e "$T/ran" ]
+	release_holders
+	run timeout 10 "$DLOCK" -m "$METHOD" -n "$L" true
+	[ "$status" -eq 0 ]
 	[ -z "$(ls -A "$D")" ]
 }
 

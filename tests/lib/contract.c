@@ -26,8 +26,8 @@
 static const struct method_traits known_traits[] = {
 	{ DLOCK_FCNTL, DLOCK_FCNTL, 1, 1, 300 },
 	{ DLOCK_FLOCK, DLOCK_FLOCK, 1, 1, 300 },
-	{ DLOCK_LOCKFILE, DLOCK_LOCKFILE, 0, 0, 50 },
-	{ DLOCK_MKDIR, DLOCK_MKDIR, 0, 0, 50 },
+	{ DLOCK_LOCKFILE, DLOCK_LOCKFILE, 1, 0, 50 },
+	{ DLOCK_MKDIR, DLOCK_MKDIR, 1, 0, 50 },
 };
 
 struct method_traits
@@ -310,7 +310,6 @@ test_threads_of_one_process_exclude_each_other(const struct method_traits *t)
 }
 
 /* What the contending processes share, in memory mapped by them all. */
-#define PROT_RW (PROT_READ | PROT_WRITE)
 struct shared_count {
 	volatile int inside;
 	int counter;
@@ -327,12 +326,10 @@ test_processes_exclude_each_other(const struct method_traits *t)
 	struct place p;
 
 	place_for(&p, "procs", t->method);
-	/* cppcheck-suppress invalidFunctionArg ; an anonymous map has no fd */
-	s = mmap(NULL, sizeof(*s), PROT_RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CHECK(s != MAP_FAILED, "%s: shared memory", name(t));
-	if (s == MAP_FAILED)
+	s = shared_memory(sizeof(*s));
+	CHECK(s != NULL, "%s: shared memory", name(t));
+	if (s == NULL)
 		return;
-	memset(s, 0, sizeof(*s));
 	for (i = 0; i < NPROCS; i++) {
 		pid[i] = fork();
 		if (pid[i] == 0) {
@@ -440,8 +437,10 @@ contract_main(int method, void (*own_tests)(void))
 		return 255;
 	t = traits_of(method);
 	contract_run(&t);
-	if (method == DLOCK_LOCKFILE || method == DLOCK_MKDIR)
+	if (method == DLOCK_LOCKFILE || method == DLOCK_MKDIR) {
 		names_contract_run(method);
+		shared_contract_run(method);
+	}
 	if (own_tests != NULL)
 		own_tests();
 	places_remove();

@@ -4,9 +4,10 @@
 
 /*
  * The contract every lock method meets (contract.c), the further one of
- * the methods that hold a lock by a name (contract_names.c), and the
- * places both work in (places.c): each case runs in a directory of its
- * own, so that what a lock leaves behind can be counted.
+ * the methods that hold a lock by a name (contract_names.c) and of their
+ * shared locks (contract_shared.c), and the places all work in
+ * (places.c): each case runs in a directory of its own, so that what a
+ * lock leaves behind can be counted.
  */
 
 #include <stddef.h>
@@ -40,9 +41,12 @@ dlock_t *open_with(const char *path, int method, int flags, double stale);
 int entries_in(const char *dir);
 const char *contents(const char *path, char *buf, size_t size);
 int write_file(const char *path, const char *text);
+/* Zeroed memory that forked children share, or NULL; munmap(2) frees it. */
+void *shared_memory(size_t size);
 
 void contract_run(const struct method_traits *t);
 void names_contract_run(int method);
+void shared_contract_run(int method);
 
 /*
  * The main() of a method's test program: the contract of every method,

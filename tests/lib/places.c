@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,4 +120,18 @@ write_file(const char *path, const char *text)
 		return -1;
 	}
 	return close(fd);
+}
+
+void *
+shared_memory(size_t size)
+{
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_SHARED | MAP_ANONYMOUS;
+	void *p;
+
+	/* cppcheck-suppress invalidFunctionArg ; an anonymous map has no fd */
+	p = mmap(NULL, size, prot, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0, size);
+	return p;
 }
