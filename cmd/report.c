@@ -210,6 +210,12 @@ report_lock_error(const struct cli *cli, int err)
 	if (err == EBADF && cli->operation == LOCK_EX)
 		warnx("cannot lock %s: it is open read-only, and an exclusive "
 		    "fcntl lock needs write access (use -s, or -m flock)", what);
+	else if (err == EOPNOTSUPP && cli->operation == LOCK_SH &&
+	    (cli->lock.flags & DLOCK_TOKEN))
+		warnx("cannot lock %s: fencing tokens for shared locks need a "
+		    "kernel lock method (fcntl or flock); this path uses a %s",
+		    what, cli->lock.method == DLOCK_MKDIR ? "mkdir lock" :
+		    "lockfile");
 	else if (err == EBADMSG && cli->path != NULL)
 		warnx("cannot lock %s: its token file '%s.token' is not a "
 		    "regular file holding a token; it was left as it is", what,

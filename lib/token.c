@@ -410,6 +410,13 @@ int
 token_take(struct dlock *lk)
 {
 	lk->token = 0;
+	/* A shared grant of a lock held by a name is a registration beside
+	 * the lock (shared.c), not the record the breaker protects here:
+	 * refused, rather than granted without a token. */
+	if (lk->name_ops != NULL && lk->held == LOCK_SH) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
 	if (lk->name_ops != NULL)
 		return with_own_lock(lk, name_token);
 	return kernel_token(lk);

@@ -363,3 +363,13 @@ no_doubles_in() {
 	[ "$status" -eq 3 ]
 	[[ $output != *wrote* ]]
 }
+
+@test "shared lockfile and mkdir locks with --token are refused with 69, saying why; fcntl gives shared grants tokens" {
+	for m in lockfile mkdir; do
+		run "$DLOCK" -s -m "$m" --token "$L.$m" true
+		[ "$status" -eq 69 ]
+		[[ $output == *"fencing tokens for shared locks need a kernel lock method"* ]]
+	done
+	run "$DLOCK" -s -m fcntl --token "$L.fcntl" sh -c 'echo "$DLOCK_TOKEN"'
+	[ "$status" -eq 0 ] && [ "$output" -ge 1 ]
+}
