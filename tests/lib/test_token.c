@@ -54,9 +54,7 @@ name(int method)
 static int
 is_kernel(int method)
 {
-	struct method_traits t = traits_of(method);
-
-	return t.shared;
+	return method != DLOCK_LOCKFILE && method != DLOCK_MKDIR;
 }
 
 static int
@@ -177,9 +175,25 @@ test_shared_grants_get_distinct_tokens(int method)
 	struct place p;
 	dlock_t *lk;
 
-	if (!is_kernel(method))
-		return;
 	place_for(&p, "shared", method);
+	if (!is_kernel(method)) {
+		/* A shared grant of a name lock is a registration beside the
+		 * lock, which the token's update does not cover. */
+		lk = open_with(p.lock, method, DLOCK_TOKEN, 0);
+		CHECK(lk != NULL && dlock_lock(lk, LOCK_SH, 1) < 0 &&
+		    errno == EOPNOTSUPP && dlock_token(lk) == 0,
+		    "%s: a shared grant with DLOCK_TOKEN is refused (EOPNOTSUPP)",
+		    name(method));
+		if (lk != NULL)
+			dlock_close(lk);
+		lk = open_with(p.lock, method, DLOCK_TOKEN, 0);
+		CHECK(lk != NULL && dlock_lock(lk, LOCK_EX, 1) == 0 &&
+		    dlock_token(lk) > 0, "%s: and leaves the lock free for an "
+		    "exclusive one", name(method));
+		if (lk != NULL)
+			dlock_close(lk);
+		return;
+	}
 	reset_shared();
 	CHECK(run_contenders(p.lock, method, LOCK_SH, rounds) == 0,
 	    "%s: every shared contender ran its rounds", name(method));
