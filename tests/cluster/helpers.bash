@@ -179,27 +179,9 @@ fcntl_is_free() {
 	timeout -k 2 10 "$on_host" "$1" /usr/bin/python3 -c "$fcntl_lock_py" try "$2" "$3"
 }
 
-# A figure for the record, as a "# " line.
-note() {
-	echo "# $*" >&3
-}
-
-now() {
-	date +%s.%N
-}
-
 # host_dir A|B: the test's directory as that host sees it.
 host_dir() {
 	if [ "$1" = A ]; then echo "$work_a"; else echo "$work_b"; fi
-}
-
-# wait_all PID...: waits for each; fails if any failed.
-wait_all() {
-	local pid failed=0
-	for pid in "$@"; do
-		wait "$pid" || failed=$((failed + 1))
-	done
-	[ "$failed" -eq 0 ]
 }
 
 # Every test: the rig must be up, and gets fresh directories.
