@@ -104,7 +104,10 @@ killed_readers_are_cleared() {
 	HOLDER_PIDS+=("$!")
 	wait_for writer_waits_for 3
 	start=$(now)
-	kill -KILL -- "-${HOLDER_PIDS[0]}" "-${HOLDER_PIDS[1]}" "-${HOLDER_PIDS[2]}"
+	# Each reader's whole job: dlock, its command and its keeper.
+	end_job "${HOLDER_PIDS[0]}"
+	end_job "${HOLDER_PIDS[1]}"
+	end_job "${HOLDER_PIDS[2]}"
 	wait_for test -e "$T/writer"
 	waited=$(awk -v s="$start" -v e="$(now)" 'BEGIN { printf "%.2f", e - s }')
 	echo "# $method: 3 readers killed with SIGKILL: their registrations cleared, the waiting writer in $waited s" >&3
