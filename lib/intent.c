@@ -168,14 +168,20 @@ int
 intent_link(struct dlock *lk, const char *target, const char *record,
     size_t len)
 {
+	int err;
+
 	if (link(lk->intent_path, target) == 0)
 		return 0;
-	if (errno == EEXIST && linked_after_all(target, record, len))
+	/* The read back must not leave its own errno: a lock released
+	 * meanwhile (ENOENT) is still a name that was taken. */
+	err = errno;
+	if (err == EEXIST && linked_after_all(target, record, len))
 		return 0;
-	if (link_unsupported(errno)) {
+	if (link_unsupported(err)) {
 		lk->publish_how = PUBLISH_IN_PLACE;
-		errno = EXDEV;
+		err = EXDEV;
 	}
+	errno = err;
 	return -1;
 }
 
