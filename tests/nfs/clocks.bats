@@ -14,9 +14,11 @@ load helpers
 
 stale=12
 
-# A's holder runs in a session of its own, so that one kill -KILL of its
-# process group ends dlock and its command together: a crash of the holder
-# with no release.
+# A's holder runs in a session of its own, so that killing the session
+# ends dlock, its command and its keeper together (each has a process
+# group of its own), all stopped first so that the keeper cannot release
+# the lock as it sees the command go: a crash of the holder with no
+# release.
 hold_on_a() {
 	local lock=$1
 	start_holder holder A setsid sh -c \
@@ -26,7 +28,7 @@ hold_on_a() {
 }
 
 kill_holder_on_a() {
-	on A bash -c 'kill -KILL -- "-$(</tmp/holder.pid)"'
+	on A bash -c 's=$(</tmp/holder.pid); pkill -STOP -s "$s"; pkill -KILL -s "$s"'
 }
 
 check_offset() {
