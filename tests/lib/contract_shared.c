@@ -159,6 +159,14 @@ test_upgrade_is_refused(int method)
  * a writer, in another process, waits; a new reader is then refused,
  * and the writer gets in once the old readers let go.
  */
+/*
+ * Handles a child leaves open on purpose, and its parent's that fork
+ * copied into it: kept reachable here, so that a leak checker (valgrind)
+ * does not count them as lost when the child exits without closing them,
+ * which closing would do to its parent's locks.
+ */
+static dlock_t *volatile kept[3];
+
 static void
 test_a_waiting_writer_keeps_new_readers_out(int method)
 {
@@ -171,6 +179,8 @@ test_a_waiting_writer_keeps_new_readers_out(int method)
 	snprintf(gate, sizeof(gate), "%s", p.lock);
 	a = open_with(p.lock, method, 0, 0);
 	late = open_with(p.lock, method, 0, 0);
+	kept[0] = a;
+	kept[1] = late;
 	if (a == NULL || late == NULL || dlock_lock(a, LOCK_SH, 5) < 0) {
 		CHECK(0, "%s: open and share", name(method));
 		return;
@@ -212,6 +222,7 @@ test_a_dead_reader_is_cleared(int method)
 
 		bound_this_child(30);
 		r = open_with(p.lock, method, 0, 0);
+		kept[2] = r;
 		/* Gone without letting go, as if killed. */
 		_exit(r != NULL && dlock_lock(r, LOCK_SH, 5) == 0 ? 0 : 1);
 	}
