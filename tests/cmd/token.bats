@@ -373,3 +373,33 @@ no_doubles_in() {
 	run "$DLOCK" -s -m fcntl --token "$L.fcntl" sh -c 'echo "$DLOCK_TOKEN"'
 	[ "$status" -eq 0 ] && [ "$output" -ge 1 ]
 }
+
+@test "a holder stopped while its lock is taken from it, left running by --on-lost=ignore, has its late write refused by dlock fence (3)" {
+	F=$T/state
+	# The old holder: its command waits for $T/go, then fences its write.
+	setsid "$DLOCK" -m lockfile --stale 2 --heartbeat 0.3 --on-lost=ignore \
+	    --token "$L" sh -c 'touch "$1/ready"
+		while [ ! -e "$1/go" ]; do sleep 0.05; done
+		if "$2" fence "$1/state"; then echo wrote >"$1/late"; else echo "$?" >"$1/late"; fi' \
+	    sh "$T" "$DLOCK" 2>"$T/old.err" &
+	old=$!
+	HOLDER_PIDS+=("$old")
+	wait_for test -e "$T/ready"
+	pkill -STOP -s "$old"
+	# On one host a stopped holder is alive, never stale: its lock is
+	# taken away by force here, as another host would after the lease.
+	"$DLOCK" break -f -m lockfile "$L"
+	# A new holder takes the lock, and writes.
+	run timeout 30 "$DLOCK" -m lockfile --stale 2 --token -w 20 "$L" sh -c \
+	    '"$1" fence "$2" && echo "$DLOCK_TOKEN"' sh "$DLOCK" "$F"
+	[ "$status" -eq 0 ]
+	[ "$output" -ge 2 ]
+	new=$output
+	pkill -CONT -s "$old"
+	touch "$T/go"
+	wait_for test -s "$T/late"
+	echo "# the old holder's late write: fence said $(cat "$T/late"); the state holds $(cat "$F"), the new holder's token $new" >&3
+	[ "$(cat "$T/late")" = 3 ]
+	[ "$(cat "$F")" = "$new" ]
+	wait "$old" || [ "$?" -eq 71 ]
+}
