@@ -274,12 +274,14 @@ paused_past_lease() {
 	command -v script >/dev/null || skip "no script(1) to give dlock a terminal"
 	for method in lockfile flock; do
 		rm -f "$T/pgids"
-		# ^C once the command has noted its group and dlock's.
+		# ^C once the command has noted its group and dlock's. script(1)
+		# runs the line with $SHELL, which must be bash: dash, in the
+		# same foreground group, dies of the ^C before it can echo rc.
 		{
 			wait_for test -s "$T/pgids"
 			printf '\003'
 			sleep 2
-		} | timeout 20 script -qec "'$DLOCK' -m $method '$L.$method' \
+		} | SHELL=$BASH timeout 20 script -qec "'$DLOCK' -m $method '$L.$method' \
 			sh -c 'echo \$(ps -o pgid= -p \$\$) \$(ps -o pgid= -p \$PPID) >\"\$1\"; sleep 30' sh '$T/pgids'; echo rc=\$?" \
 			/dev/null >"$T/tty.out"
 		grep -q "rc=130" "$T/tty.out" || { cat "$T/tty.out"; false; }
