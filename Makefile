@@ -16,7 +16,8 @@ LIB_SRC = lib/lock.c lib/wait.c lib/childwait.c lib/open.c \
 	lib/files.c lib/names.c lib/slots.c lib/queue.c lib/token.c \
 	lib/fence.c lib/intent.c lib/sweep.c lib/shared.c
 CMD_SRC = cmd/main.c cmd/run.c cmd/supervise.c cmd/keeper.c cmd/policy.c \
-	cmd/report.c cmd/numbers.c cmd/subcommands.c cmd/waitline.c cmd/fence.c
+	cmd/report.c cmd/numbers.c cmd/subcommands.c cmd/waitline.c cmd/fence.c \
+	cmd/guard.c
 LIB_HDR = include/dlock.h lib/internal.h lib/record.h lib/probe.h
 CMD_HDR = include/dlock.h cmd/cli.h cmd/numbers.h
 

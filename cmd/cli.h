@@ -110,6 +110,10 @@ int keeper_start(const struct cli *cli, dlock_t *lk, double period, int pidfd,
 void keeper_refreshed(const struct keeper *k, struct timespec *at);
 void keeper_stop(struct keeper *k);
 
+/* guard.c: giving up on a call that does not return, past -w's deadline */
+void guard_start(const struct cli *cli);
+void guard_stop(void);
+
 /* subcommands.c: dlock status|break|probe|fence */
 int is_subcommand(const char *word);
 int run_subcommand(int argc, char **argv);

@@ -565,6 +565,8 @@ main(int argc, char **argv)
 		catch_signals();
 	}
 
+	if (cli.operation != LOCK_UN)
+		guard_start(&cli);
 	lk = open_lock(&cli);
 	if (cli.operation == LOCK_UN) {
 		if (dlock_unlock(lk) < 0) {
@@ -593,6 +595,7 @@ main(int argc, char **argv)
 		}
 	}
 	take_lock(&cli, lk);
+	guard_stop();
 	if (cli.lock.flags & DLOCK_TOKEN)
 		pass_token(&cli, lk);
 	if (cli.argv == NULL) {

@@ -416,7 +416,8 @@ probe_mounts(const char *dir, int resolve, unsigned long fs_magic, dev_t dev,
  * display and for choosing among bind mounts.  seen, if not NULL, is what
  * lstat() said of the lock path a moment ago: its device is that of dir
  * (the lock path is dir, or a name in it), which spares a stat() of dir,
- * a round trip on a network filesystem. */
+ * a round trip on a network filesystem; without it, that stat() gives the
+ * device instead of a statfs(). */
 static int
 probe_directory(const char *dir, int resolve, const struct stat *seen,
     struct fsprobe *out)
@@ -434,7 +435,18 @@ probe_directory(const char *dir, int resolve, const struct stat *seen,
 	 * to the server on a network filesystem, is needed only when no line
 	 * carries the device (in a chroot).
 	 */
-	if (!resolve && seen != NULL && major(seen->st_dev) == 0 &&
+	if (!resolve && seen == NULL) {
+		/* No lock file yet: the directory's own look gives the
+		 * device, one call either way. */
+		if (stat(dir, &st) == -1)
+			return -1;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			return -1;
+		}
+		seen = &st;
+	}
+	if (!resolve && major(seen->st_dev) == 0 &&
 	    (fp = fopen(MOUNTINFO, "re")) != NULL) {
 		rc = probe_mounts(dir, 0, 0, seen->st_dev, fp, out);
 		fclose(fp);
@@ -454,7 +466,8 @@ probe_directory(const char *dir, int resolve, const struct stat *seen,
 		return 0;
 	}
 	if (seen != NULL) {
-		st = *seen;
+		if (seen != &st)
+			st = *seen;
 	} else {
 		if (stat(dir, &st) == -1)
 			return -1;

@@ -39,21 +39,17 @@ check_paused() {
 }
 
 @test "with the server paused, dlock -w 5 on an NFSv4.2 hard mount returns within a few seconds of its deadline and says why" {
-	known_failure "with the server paused, dlock sleeps in statfs(2), open(2) or the lock call on the hard mount, where only SIGKILL reaches it: neither -w nor -n can end the wait"
 	check_paused /mnt/v4.2 -w 5
 }
 
 @test "with the server paused, dlock -w 5 on an NFSv3 hard mount returns within a few seconds of its deadline and says why" {
-	known_failure "with the server paused, dlock sleeps in statfs(2), open(2) or the lock call on the hard mount, where only SIGKILL reaches it: neither -w nor -n can end the wait"
 	check_paused /mnt/v3 -w 5
 }
 
 @test "with the server paused, dlock -n on an NFSv4.2 hard mount does not hang" {
-	known_failure "with the server paused, dlock sleeps in statfs(2), open(2) or the lock call on the hard mount, where only SIGKILL reaches it: neither -w nor -n can end the wait"
 	check_paused /mnt/v4.2 -n
 }
 
 @test "with the server paused, dlock -n on an NFSv3 hard mount does not hang" {
-	known_failure "with the server paused, dlock sleeps in statfs(2), open(2) or the lock call on the hard mount, where only SIGKILL reaches it: neither -w nor -n can end the wait"
 	check_paused /mnt/v3 -n
 }
