@@ -6,11 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/inotify.h>
 #endif
+
+/* statx(2)'s flag and mask, for libcs that do not declare them. */
+#define STATX_FORCE_SYNC	0x2000	/* AT_STATX_FORCE_SYNC */
+#define STATX_TYPE_ONLY		0x0001U	/* STATX_TYPE */
 
 #include "internal.h"
 
@@ -139,10 +144,12 @@ pause_between_polls(struct dlock *lk, long delay_ns,
  * (a holder elsewhere), while the holder's process lives (one on this
  * host: asked of /proc, which costs the server nothing), and in any case
  * for no longer than a while proportionate to the wait, because the
- * holder may change unseen.  Such a poll is one operation: link(2) of a
- * temporary holding our record (lockfile) or mkdir(2) (mkdir); either
+ * holder may change unseen.  Such a poll is one operation while the name
+ * is taken: for lockfile, link(2) of a temporary holding our record, which
  * fails with EEXIST while the name is taken and takes the lock at once
- * when it is free.  Called by name_try() in a wait only.
+ * when it is free; for mkdir, a statx(2) that asks the server whether the
+ * name is still there (name_still_there()), the lock being made only once
+ * it may not be.  Called by name_try() in a wait only.
  */
 void
 quick_start(struct dlock *lk, const struct lock_look *look,
@@ -284,6 +291,31 @@ wait_publish(struct dlock *lk)
 }
 
 /*
+ * Whether the lock's name is still there, by the file server's word: a
+ * statx(2) with AT_STATX_FORCE_SYNC has the attributes of the name's file
+ * fetched again, where an answer from the cached lookup (lstat, access)
+ * could be believed for as long as the client caches the directory's
+ * attributes (30 s and more over NFS).  A name removed meanwhile answers
+ * ENOENT or ESTALE.  One operation, and nothing written: a mkdir poll
+ * would otherwise publish an intent and remove it again each time.
+ * Returns 1 when it is there, 0 when it may not be (the whole publish
+ * tells).
+ */
+static int
+name_still_there(const char *path)
+{
+#ifdef SYS_statx
+	unsigned long long stx[32];	/* struct statx: 256 bytes */
+
+	return syscall(SYS_statx, AT_FDCWD, path,
+	    AT_SYMLINK_NOFOLLOW | STATX_FORCE_SYNC, STATX_TYPE_ONLY, stx) == 0;
+#else
+	(void)path;
+	return 0;
+#endif
+}
+
+/*
  * A poll of one operation (see quick_start()).  Returns 0 with the lock
  * taken, -1 with EWOULDBLOCK while it is held, -1 with errno on an error,
  * and 1 when a whole try must be made instead.
@@ -297,6 +329,11 @@ quick_try(struct dlock *lk)
 	if (!q->waiting || !quick_holds(lk))
 		return 1;
 	rc = wait_publish(lk);
+	if (rc == 1 && lk->name_ops->kind == NAME_HOLDS_RECORD &&
+	    name_still_there(lk->path)) {
+		errno = EWOULDBLOCK;
+		return -1;
+	}
 	if (rc == 1 && lk->name_ops->kind == NAME_HOLDS_RECORD &&
 	    name_record(lk, 0) == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &lk->published_at);
