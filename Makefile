@@ -123,18 +123,27 @@ $(B)/san/test_%: tests/lib/test_%.c $(TEST_HDR) $(LIB_SRC) $(LIB_HDR)
 	$(CC) $(LIB_CFLAGS) $(SAN) -Itests/lib -o $@ \
 		$(filter tests/%.c,$^) $(LIB_SRC) -lpthread
 
-check: all $(LIB_TEST_BIN) $(SAN_TEST_BIN)
+# The tests' fault injector (tests/fault/fault.c): kernel lock calls that
+# hang or fail with ENOLCK, for any build of dlock.  It needs the kernel's
+# headers, so it is built with the system's compiler whatever CC is.
+FAULT_CC = cc
+$(B)/fault: tests/fault/fault.c
+	@mkdir -p $(B)
+	$(FAULT_CC) -std=c11 -O2 -Wall -Wextra -Werror -o $@ $<
+FAULT_ENV = DLOCK_FAULT=$(abspath $(B)/fault)
+
+check: all $(LIB_TEST_BIN) $(SAN_TEST_BIN) $(B)/fault
 	scripts/run-lib-tests $(LIB_TEST_BIN) $(SAN_TEST_BIN)
-	$(BATS) $(B)/dlock tests/cmd
+	$(FAULT_ENV) $(BATS) $(B)/dlock tests/cmd
 
 # The command tests again, against a build with the sanitizers.
 $(B)/san/dlock: $(LIB_SRC) $(CMD_SRC) $(LIB_HDR) $(CMD_HDR)
 	@mkdir -p $(B)/san
 	$(CC) $(LIB_CFLAGS) $(SAN) -Icmd -o $@ $(CMD_SRC) $(LIB_SRC)
 
-check-san: $(B)/san/dlock $(SAN_TEST_BIN)
+check-san: $(B)/san/dlock $(SAN_TEST_BIN) $(B)/fault
 	scripts/run-lib-tests $(SAN_TEST_BIN)
-	ASAN_OPTIONS=detect_leaks=1 $(BATS) $(B)/san/dlock tests/cmd
+	ASAN_OPTIONS=detect_leaks=1 $(FAULT_ENV) $(BATS) $(B)/san/dlock tests/cmd
 
 # The library tests under valgrind's leak checker.  test_fcntl and
 # test_auto (auto takes fcntl for a local file) are left out: valgrind
@@ -151,9 +160,9 @@ check-valgrind: $(VALGRIND_TESTS:%=$(B)/test_%)
 	done
 
 # The tests with another C library or compiler, in a build of their own.
-check-plain: all $(LIB_TEST_BIN)
+check-plain: all $(LIB_TEST_BIN) $(B)/fault
 	scripts/run-lib-tests $(LIB_TEST_BIN)
-	$(BATS) $(B)/dlock tests/cmd
+	$(FAULT_ENV) $(BATS) $(B)/dlock tests/cmd
 
 check-musl:
 	scripts/need musl-gcc
@@ -176,8 +185,8 @@ check-cluster: all $(B)/test_lockfile $(B)/test_mkdir $(B)/test_shapes \
 
 # On real NFS, a server and two client hosts in virtual machines: needs
 # scripts/nfs-up first.
-check-nfs: all
-	$(BATS) $(B)/dlock tests/nfs
+check-nfs: all $(B)/fault
+	$(FAULT_ENV) $(BATS) $(B)/dlock tests/nfs
 
 analyze:
 	@mkdir -p $(B)

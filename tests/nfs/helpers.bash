@@ -14,6 +14,7 @@ nfs_on=$repo_root/scripts/nfs-on
 nfs_host=$repo_root/scripts/nfs-host
 nfs_env=${DLOCK_NFS_RUN:-/run/dlock-nfs}/env
 DLOCK=${DLOCK:-$repo_root/build/dlock}
+FAULT=${DLOCK_FAULT:-$repo_root/build/fault}
 mounts=(/mnt/v3 /mnt/v4.2 /mnt/v3-nolock)
 holder_pids=()
 declare -A holder_pid=()
@@ -169,7 +170,7 @@ count_updates() {
 }
 
 # count_updates_on MNT-A MNT-B DLOCK-OPTIONS...: the same, with each host
-# on a mount of its own of the one directory.
+# on a mount of its own of the one directory; B runs $dlock_b if set.
 count_updates_on() {
 	local mnt=$1 mnt_b=$2 dir t0 t1 a b got expected overlaps failures
 	shift 2
@@ -180,7 +181,7 @@ count_updates_on() {
 	on A -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" \
 	    2>"$BATS_TEST_TMPDIR/workers-a.err" &
 	a=$!
-	on B -t 400 sh -c "$counter_worker" sh "$DLOCK" "$(work_on "$mnt_b")" "$workers" "$rounds" "$@" \
+	on B -t 400 sh -c "$counter_worker" sh "${dlock_b:-$DLOCK}" "$(work_on "$mnt_b")" "$workers" "$rounds" "$@" \
 	    2>"$BATS_TEST_TMPDIR/workers-b.err" &
 	b=$!
 	local a_status=0 b_status=0 refused=0 failed ok=0
@@ -192,6 +193,7 @@ count_updates_on() {
 	failures=$(on A sh -c "cat $dir/failures.* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' '")
 	failed=$(on A sh -c "cat $dir/failures.* 2>/dev/null | wc -l")
 	[[ $mnt_b == "$mnt" ]] || mnt="A $mnt, B $mnt_b"
+	[[ -z ${dlock_b-} ]] || mnt="$mnt (B runs ${dlock_b##*/})"
 	note "$mnt $*: $got updates counted of $expected expected, $overlaps overlaps," \
 	    "failures: ${failures:-none}; $(elapsed "$t0" "$t1") s"
 	# What dlock said on either host is part of the result: an NFS error

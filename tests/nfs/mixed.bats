@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: ISC
 #
 # Mixed hosts on one lock path: host A mounts with locks (auto: fcntl) and
-# host B with nolock (auto: lockfile).  They choose different methods;
-# that must never let two holders in, and a waiter must never wait
-# silently: --verbose says what it waits for and why.
+# host B with nolock (auto: lockfile), or with locks whose calls fail with
+# ENOLCK (auto falls back to a lockfile; the calls are made to fail by
+# tests/fault/fault.c, since no setup of this kernel's made them fail for
+# real).  They choose different methods; that must never let two holders
+# in, and a waiter must never wait silently: --verbose says what it waits
+# for and why.
 
 # shellcheck disable=SC2154 # set by helpers.bash
 
@@ -46,4 +49,34 @@ load helpers
 	echo "A, -m fcntl: exit $status: $output"
 	[ "$status" -eq 69 ]
 	[[ $output != *got* ]]
+}
+
+# A program on B, on the export, that runs dlock with its kernel lock calls
+# failing with ENOLCK.
+enolck_dlock() {
+	local wrapper
+	wrapper=$(work_on /mnt/v3)/dlock-enolck
+	on A sh -c "printf '#!/bin/sh\nexec %s enolck %s \"\$@\"\n' '$FAULT' '$DLOCK' >'$wrapper' && chmod +x '$wrapper'"
+	echo "$wrapper"
+}
+
+@test "A's kernel locks work and B's fail with ENOLCK, auto on one path: B falls back, never two holders, no update lost, refusals only with exit 69" {
+	local dlock_b
+	dlock_b=$(enolck_dlock)
+	run on B "$dlock_b" --verbose -n "$(work_on /mnt/v3)/probe-lock" true
+	echo "B alone: exit $status: $output"
+	[ "$status" -eq 0 ]
+	[[ $output == *"fell back to a lockfile"* ]]
+	dlock_b=$dlock_b tolerate_refusals=1 count_updates_on /mnt/v3 /mnt/v3 -w 30
+}
+
+@test "with its lock calls failing with ENOLCK, -m fcntl on B fails at once with 69 and names the path and the cause" {
+	local dlock_b lock
+	dlock_b=$(enolck_dlock)
+	lock=$(work_on /mnt/v3)/lock
+	run on B "$dlock_b" -m fcntl -w 10 "$lock" echo got
+	echo "B: exit $status: $output"
+	[ "$status" -eq 69 ]
+	[[ $output != *got* ]]
+	[[ $output == *"$lock"* && $output == *"No locks available"* ]]
 }
