@@ -35,7 +35,7 @@
 
 static struct {
 	pthread_t thread;
-	int stop[2];		/* a byte, or the write end closed: stand down */
+	int stop[2];		/* a byte on it: stand down */
 	int running;
 	const struct cli *cli;
 	struct timespec began;	/* CLOCK_MONOTONIC */
@@ -126,8 +126,12 @@ guard_stop(void)
 		errno = saved;
 		return;
 	}
-	close(guard.stop[1]);
+	/* A byte, not the end of the pipe: a child forked meanwhile holds
+	 * the write end too, until it runs its command. */
+	while (write(guard.stop[1], "", 1) < 0 && errno == EINTR)
+		;
 	pthread_join(guard.thread, NULL);
+	close(guard.stop[1]);
 	close(guard.stop[0]);
 	guard.stop[0] = guard.stop[1] = -1;
 	guard.running = 0;

@@ -64,8 +64,27 @@ stuck() {
 	[ ! -e "$T/ran" ]
 }
 
-@test "a lock taken in time is not given up when the command runs past the guard's time" {
-	run timeout 20 "$DLOCK" -w 1 "$L" sleep 6
-	[ "$status" -eq 0 ]
-	[ -z "$output" ]
+@test "a lock taken in time is not given up when the command runs past the guard's time: every method, a waiter behind each" {
+	local m
+	for m in flock fcntl lockfile mkdir; do
+		(
+			rc=0
+			timeout -s KILL 20 "$DLOCK" -m "$m" -w 0.5 "$L.$m" sh -c \
+			    'touch "$1"; sleep 5' sh "$T/in.$m" 2>"$T/err.$m" || rc=$?
+			echo "$rc" >"$T/first.$m"
+		) &
+		(
+			rc=0
+			wait_for test -e "$T/in.$m"
+			timeout -s KILL 20 "$DLOCK" -m "$m" -w 15 "$L.$m" true \
+			    2>"$T/err2.$m" || rc=$?
+			echo "$rc" >"$T/second.$m"
+		) &
+	done
+	wait
+	for m in flock fcntl lockfile mkdir; do
+		echo "$m: first $(cat "$T/first.$m"), second $(cat "$T/second.$m"): $(cat "$T/err.$m" "$T/err2.$m")" >&3
+		[ "$(cat "$T/first.$m")" = 0 ] && [ "$(cat "$T/second.$m")" = 0 ]
+		[ ! -s "$T/err.$m" ] && [ ! -s "$T/err2.$m" ]
+	done
 }
