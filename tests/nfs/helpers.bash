@@ -40,6 +40,16 @@ load_rig() {
 		echo "NFS rig is not up ($nfs_env is missing): run scripts/nfs-up first" >&2
 		return 1
 	fi
+	# The guests map programs from this machine through 9p, and keep the
+	# pages they mapped: one rebuilt while they run may still run as it
+	# was.
+	local bin
+	for bin in "$DLOCK" "$FAULT"; do
+		if [[ $bin -nt $nfs_env ]]; then
+			echo "$bin is newer than the rig, whose guests may still run it as it was: restart the rig (scripts/nfs-down; scripts/nfs-up)" >&2
+			return 1
+		fi
+	done
 	# shellcheck source=/dev/null
 	source "$nfs_env"
 }
