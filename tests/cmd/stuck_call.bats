@@ -33,28 +33,30 @@ stuck() {
 	wait
 }
 
-@test "-w 1 with a call that never returns: each of three dlocks gives up about 4 s past the deadline, names the lock and exits 1" {
-	need_fault
-	stuck -w 1
+# gave_up STATUS LOW HIGH TEXT: each of the three ended with STATUS, between
+# LOW and HIGH seconds after it started, and said TEXT (a grep pattern).
+gave_up() {
+	local want=$1 low=$2 high=$3 text=$4 i status took
 	for i in 1 2 3; do
 		read -r status took <"$T/out.$i"
 		echo "$status $took: $(cat "$T/err.$i")" >&3
-		[ "$status" = status=1 ]
-		awk -v t="${took#took=}" 'BEGIN { exit !(t >= 4.5 && t < 9) }'
-		grep -q "^dlock: $L: no answer from its filesystem 4 seconds after the deadline of -w" "$T/err.$i"
+		[ "$status" = "status=$want" ]
+		awk -v t="${took#took=}" -v lo="$low" -v hi="$high" \
+		    'BEGIN { exit !(t >= lo && t < hi) }'
+		grep -q "$text" "$T/err.$i"
 	done
+}
+
+@test "-w 1 with a call that never returns: each of three dlocks gives up about 4 s past the deadline, names the lock and exits 1" {
+	need_fault
+	stuck -w 1
+	gave_up 1 4.5 9 "^dlock: $L: no answer from its filesystem 4 seconds after the deadline of -w"
 }
 
 @test "-n with a call that never returns does not hang: it gives up after 4 s; -E sets the status" {
 	need_fault
 	stuck -n -E 9
-	for i in 1 2 3; do
-		read -r status took <"$T/out.$i"
-		echo "$status $took" >&3
-		[ "$status" = status=9 ]
-		awk -v t="${took#took=}" 'BEGIN { exit !(t >= 3.5 && t < 8) }'
-		grep -q "after the single try of -n" "$T/err.$i"
-	done
+	gave_up 9 3.5 8 "after the single try of -n"
 }
 
 @test "without -w, the guard is not there: a wait for ever stays a wait, and the command never runs" {

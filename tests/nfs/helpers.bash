@@ -180,7 +180,8 @@ count_updates() {
 }
 
 # count_updates_on MNT-A MNT-B DLOCK-OPTIONS...: the same, with each host
-# on a mount of its own of the one directory; B runs $dlock_b if set.
+# on a mount of its own of the one directory; A runs $dlock_a and B
+# $dlock_b if set.
 count_updates_on() {
 	local mnt=$1 mnt_b=$2 dir t0 t1 a b got expected overlaps failures
 	shift 2
@@ -188,7 +189,7 @@ count_updates_on() {
 	on A sh -c "echo 0 >$dir/counter"
 	expected=$((2 * workers * rounds))
 	t0=$(now)
-	on A -t 400 sh -c "$counter_worker" sh "$DLOCK" "$dir" "$workers" "$rounds" "$@" \
+	on A -t 400 sh -c "$counter_worker" sh "${dlock_a:-$DLOCK}" "$dir" "$workers" "$rounds" "$@" \
 	    2>"$BATS_TEST_TMPDIR/workers-a.err" &
 	a=$!
 	on B -t 400 sh -c "$counter_worker" sh "${dlock_b:-$DLOCK}" "$(work_on "$mnt_b")" "$workers" "$rounds" "$@" \
@@ -203,6 +204,7 @@ count_updates_on() {
 	failures=$(on A sh -c "cat $dir/failures.* 2>/dev/null | sort | uniq -c | tr -s ' \n' ' '")
 	failed=$(on A sh -c "cat $dir/failures.* 2>/dev/null | wc -l")
 	[[ $mnt_b == "$mnt" ]] || mnt="A $mnt, B $mnt_b"
+	[[ -z ${dlock_a-} ]] || mnt="$mnt (A runs ${dlock_a##*/})"
 	[[ -z ${dlock_b-} ]] || mnt="$mnt (B runs ${dlock_b##*/})"
 	note "$mnt $*: $got updates counted of $expected expected, $overlaps overlaps," \
 	    "failures: ${failures:-none}; $(elapsed "$t0" "$t1") s"

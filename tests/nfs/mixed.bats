@@ -70,6 +70,12 @@ enolck_dlock() {
 	dlock_b=$dlock_b tolerate_refusals=1 count_updates_on /mnt/v3 /mnt/v3 -w 30
 }
 
+@test "both hosts' lock calls fail with ENOLCK: every process falls back at once, and they wait for each other; no failure, no update lost" {
+	local wrapper
+	wrapper=$(enolck_dlock)
+	dlock_a=$wrapper dlock_b=$wrapper count_updates_on /mnt/v3 /mnt/v3 -w 60
+}
+
 @test "with its lock calls failing with ENOLCK, -m fcntl on B fails at once with 69 and names the path and the cause" {
 	local dlock_b lock
 	dlock_b=$(enolck_dlock)
