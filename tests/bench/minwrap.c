@@ -6,12 +6,18 @@
 #include <unistd.h>
 
 /*
- * minwrap LOCKPATH COMMAND [ARG...]: the least a lock wrapper can do --
- * open, F_OFD_SETLKW, posix_spawnp, waitpid -- with no option parsing, no
- * error messages and no signal forwarding.  The wrapper-cost benchmark
- * runs it beside dlock as the physical floor of a wrapper that starts
- * the command as a child.
+ * minwrap [-f] [-l] LOCKPATH COMMAND [ARG...]: the least a lock wrapper can
+ * do -- open, F_OFD_SETLKW, posix_spawnp, waitpid -- with no option
+ * parsing beyond these, no error messages and no signal forwarding.  The
+ * wrapper-cost benchmark runs it beside dlock as the physical floor of a
+ * wrapper that starts the command as a child.  -f does as flock(1) does:
+ * flock(2), on a descriptor the command inherits; -l makes an lstat(2) of the path first, as dlock does
+ * to refuse a device before opening it: the floor of dlock's own calls.
  */
+
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 
 extern char **environ;
 
@@ -19,13 +25,26 @@ int
 main(int argc, char **argv)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct stat st;
+	int use_flock = 0, look = 0, fd, status;
 	pid_t pid;
-	int fd, status;
 
+	for (; argc > 1 && argv[1][0] == '-'; argc--, argv++) {
+		if (strcmp(argv[1], "-f") == 0)
+			use_flock = 1;
+		else if (strcmp(argv[1], "-l") == 0)
+			look = 1;
+		else
+			return 64;
+	}
 	if (argc < 3)
 		return 64;
-	fd = open(argv[1], O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (fd < 0 || fcntl(fd, F_OFD_SETLKW, &fl) < 0)
+	if (look && lstat(argv[1], &st) == 0 && !S_ISREG(st.st_mode))
+		return 65;
+	fd = open(argv[1], O_RDWR | O_CREAT | (use_flock ? 0 : O_CLOEXEC),
+	    0666);
+	if (fd < 0 || (use_flock ? flock(fd, LOCK_EX) :
+	    fcntl(fd, F_OFD_SETLKW, &fl)) < 0)
 		return 71;
 	if (posix_spawnp(&pid, argv[2], NULL, NULL, argv + 2, environ) != 0)
 		return 127;
