@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,6 +35,10 @@
  * intent says nothing about it.  Both times are the file server's.
  */
 #define INTENT_WINDOW_NS (2 * 1000000000LL)
+
+/* How long after its publication our intent is still surely ours to
+ * link (intent_link()). */
+#define INTENT_TRUST_SECONDS 10.0
 
 static long long
 ns(const struct timespec *t)
@@ -121,6 +126,7 @@ intent_publish(struct dlock *lk, const char *record, size_t len)
 
 	memset(&seen, 0, sizeof(seen));
 	for (round = 0; round < 2; round++) {
+		clock_gettime(CLOCK_MONOTONIC, &lk->intent_at);
 		if (publish_early(lk->dir, lk->intent_path, record, len,
 		    lk->mode, &lk->publish_how) == 0)
 			return 1;
@@ -161,15 +167,31 @@ intent_publish(struct dlock *lk, const char *record, size_t len)
  * Makes target, which must not exist, a second name of our intent: the
  * lock's record, whole, in one step.  Returns 0, or -1 with errno; EXDEV
  * where the filesystem has no hard links, which from then on publishes
- * in place.  Over NFS a retransmitted LINK can fail with EEXIST although
+ * in place, and where our intent is too old to be surely ours still.  Over NFS a retransmitted LINK can fail with EEXIST although
  * it made the link: the data read back tells.
  */
 int
 intent_link(struct dlock *lk, const char *target, const char *record,
     size_t len)
 {
+	struct timespec now;
+	double since;
 	int err;
 
+	/* The link goes by name: the name must still be our intent's.
+	 * Another host removes an intent by its age alone (INTENT_STALE),
+	 * and may publish its own under the name; linking that would make
+	 * its record the lock's, and both of us its holders.  So an intent
+	 * of ours that has stood for INTENT_TRUST_SECONDS, a third of that
+	 * age (a process paused meanwhile), is not linked: the lock is
+	 * published from a temporary of our own instead. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	since = (double)(now.tv_sec - lk->intent_at.tv_sec) +
+	    (double)(now.tv_nsec - lk->intent_at.tv_nsec) / 1e9;
+	if (since > INTENT_TRUST_SECONDS) {
+		errno = EXDEV;
+		return -1;
+	}
 	if (link(lk->intent_path, target) == 0)
 		return 0;
 	/* The read back must not leave its own errno: a lock released

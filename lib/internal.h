@@ -177,6 +177,7 @@ struct dlock {
 	int lost;		/* a heartbeat found the lock broken, or
 				   its lease run out: see dlock_lost() */
 	int publish_how;	/* what publish_file() found works here */
+	struct timespec intent_at;	/* CLOCK_MONOTONIC: our intent published */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
 	struct lock_look judged;	/* the last lock judged alive by lease */

@@ -193,9 +193,13 @@ prepared_is_fresh(struct dlock *lk)
 
 /*
  * The temporary under the lock's own waiting name, LOCKPATH.wait.tmp,
- * unless another live waiter has it: one that a waiter killed meanwhile
- * left is then found, and removed, by the next waiter, where a name of
- * the waiter's own would stay until a stale lock is broken (sweep.c).
+ * unless another waiter has it: one that a waiter killed meanwhile left is
+ * then found, and removed, by the next waiter, where a name of the
+ * waiter's own would stay until a stale lock is broken (sweep.c).  Only
+ * a waiter known dead (its pid on this host, a boot of its host since) is
+ * removed, never one judged by its age: each poll links the temporary by
+ * its name, and a waiter paused long enough to look dead would then link
+ * the record of whoever took the name over, making both of us holders.
  */
 static int
 prepare_waiting_name(struct dlock *lk)
@@ -219,7 +223,7 @@ prepare_waiting_name(struct dlock *lk)
 			break;
 		}
 		if (errno != EEXIST || look_at_record_file(q->tmp, &seen) < 0 ||
-		    !seen.exists || judge_intent(lk, &seen, 1, why,
+		    !seen.exists || judge_intent(lk, &seen, 0, why,
 		    sizeof(why)) != DLOCK_DEAD)
 			break;
 		unlink(q->tmp);

@@ -52,11 +52,11 @@ is_released_name(const char *s)
 /*
  * A temporary file goes once its writer is dead: by its pid on this
  * host, by its age (INTENT_STALE, or a second if it was never written)
- * for one of elsewhere.  A file that holds something other than a
- * record is not ours, whatever its name, and stays.
+ * for one of elsewhere, if by_age.  A file that holds something other
+ * than a record is not ours, whatever its name, and stays.
  */
 static void
-sweep_file(struct dlock *lk, const char *path)
+sweep_file(struct dlock *lk, const char *path, int by_age)
 {
 	struct intent_look file;
 	char why[160];
@@ -66,7 +66,7 @@ sweep_file(struct dlock *lk, const char *path)
 		return;
 	if (look_at_record_file(path, &file) == 0 && file.exists &&
 	    (file.parsed || st.st_size == 0) &&
-	    judge_intent(lk, &file, 1, why, sizeof(why)) == DLOCK_DEAD)
+	    judge_intent(lk, &file, by_age, why, sizeof(why)) == DLOCK_DEAD)
 		unlink(path);
 }
 
@@ -96,9 +96,12 @@ sweep_leftovers(struct dlock *lk)
 		if (n < 0 || (size_t)n >= sizeof(path))
 			continue;
 		if (is_temporary_name(e->d_name + blen) ||
-		    strcmp(e->d_name + blen, ".wait.tmp") == 0 ||
 		    strcmp(e->d_name + blen, ".break.new") == 0) {
-			sweep_file(lk, path);
+			sweep_file(lk, path, 1);
+		} else if (strcmp(e->d_name + blen, ".wait.tmp") == 0) {
+			/* Linked by its name for as long as a wait lasts:
+			 * see prepare_waiting_name() (namewait.c). */
+			sweep_file(lk, path, 0);
 		} else if (lk->name_ops->kind == NAME_HOLDS_RECORD &&
 		    is_released_name(e->d_name + blen)) {
 			/* No lock any more: whatever is inside was ours. */
