@@ -133,18 +133,28 @@ open_once(struct dlock *lk, int want_write)
 
 /*
  * ESTALE: another client of a network filesystem removed or replaced the
- * file whose handle this one had cached; a second look finds what is
- * there now.
+ * file whose handle this one had cached; another look finds what is
+ * there now.  ENOENT after a create found the name taken: the file came
+ * and went again meanwhile, as it does where processes that fall back
+ * from kernel locks remove the file they had just created for one
+ * (lock.c); another round sees it made or gone.  A few rounds at most.
  */
+#define OPEN_ROUNDS 8
+
 int
 open_lock_file(struct dlock *lk, int want_write)
 {
-	if (open_once(lk, want_write) == 0)
-		return 0;
-	if (errno != ESTALE)
-		return -1;
-	lk->path_seen = PATH_UNSEEN;
-	return open_once(lk, want_write);
+	int round;
+
+	for (round = 0; round < OPEN_ROUNDS; round++) {
+		if (open_once(lk, want_write) == 0)
+			return 0;
+		if (errno != ESTALE && (errno != ENOENT ||
+		    (lk->flags & DLOCK_NOCREATE)))
+			return -1;
+		lk->path_seen = PATH_UNSEEN;
+	}
+	return -1;
 }
 
 /* Closing our descriptor drops the lock unless a child inherited it. */
