@@ -130,6 +130,7 @@ struct quick_poll {
 	int active;		/* a poll need not look until ... */
 	struct timespec until;	/* ... then (CLOCK_MONOTONIC) */
 	int owner_here;		/* ... nor while owner, on this host, lives */
+	int tried;		/* a try of this wait was made */
 	struct dlock_owner owner;
 	char record[DLOCK_RECORD_MAX + 1];	/* our record for this wait */
 	int len;		/* its length, 0 before the first try */

@@ -39,10 +39,15 @@ main(int argc, char **argv)
 	}
 	if (argc < 3)
 		return 64;
-	if (look && lstat(argv[1], &st) == 0 && !S_ISREG(st.st_mode))
-		return 65;
-	fd = open(argv[1], O_RDWR | O_CREAT | (use_flock ? 0 : O_CLOEXEC),
-	    0666);
+	/* With the look, a file seen is opened as it is, as dlock does. */
+	if (look && lstat(argv[1], &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			return 65;
+		fd = open(argv[1], O_RDWR | O_NOFOLLOW | O_NONBLOCK);
+	} else {
+		fd = open(argv[1], O_RDWR | O_CREAT |
+		    (use_flock ? 0 : O_CLOEXEC), 0666);
+	}
 	if (fd < 0 || (use_flock ? flock(fd, LOCK_EX) :
 	    fcntl(fd, F_OFD_SETLKW, &fl)) < 0)
 		return 71;
