@@ -102,11 +102,13 @@ holder_said() {
 	grep -q -- "$2" "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null
 }
 
-# holder_status NAME: the holder's exit status, once holder_exited.
+# holder_status NAME: sets holder_rc to the holder's exit status, once
+# holder_exited.  Called in the test's own shell: a $(...) subshell cannot
+# wait for this shell's children, and bash may have no record left to
+# give it.
 holder_status() {
-	local status=0
-	wait "${holder_pid[$1]}" || status=$?
-	echo "$status"
+	holder_rc=0
+	wait "${holder_pid[$1]}" || holder_rc=$?
 }
 
 holder_exited() {
