@@ -191,6 +191,11 @@ L_MAXTRYS=4
 	[ "$(ls -A "$L")" = owner ]
 }
 
+# lockers_started N: N of check_auto_joins' lockers are running.
+lockers_started() {
+	[ "$(pgrep -fc -- "^$DLOCK -w 15 --verbose $L")" -ge "$1" ]
+}
+
 # check_auto_joins METHOD: while a METHOD lock holds $L, auto waits for it
 # as a METHOD lock (busy with -n, timed out with -w); once it is free,
 # four auto lockers at once take it one after the other the same way.
@@ -201,13 +206,18 @@ check_auto_joins() {
 	run timeout 10 "$DLOCK" -w 0.3 --verbose "$L" touch "$T/ran"
 	[ "$status" -eq 1 ]
 	[ ! -e "$T/ran" ]
-	release_holders
+	# The four start while the lock is held, so that each finds it and
+	# waits as a METHOD locker: one started after the last had let go
+	# would find no lock at all, and take auto's own method.
 	for i in 1 2 3 4; do
 		timeout 20 "$DLOCK" -w 15 --verbose "$L" sh -c '
 			mkdir "$1/inside" || echo overlap >>"$1/overlaps"
 			sleep 0.05
 			rmdir "$1/inside"' sh "$T" 2>"$T/err.$i" &
 	done
+	wait_for lockers_started 4
+	sleep 0.3
+	release_holders
 	wait
 	[ ! -e "$T/overlaps" ]
 	for i in 1 2 3 4; do
