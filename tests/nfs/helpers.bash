@@ -17,7 +17,9 @@ DLOCK=${DLOCK:-$repo_root/build/dlock}
 FAULT=${DLOCK_FAULT:-$repo_root/build/fault}
 mounts=(/mnt/v3 /mnt/v4.2 /mnt/v3-nolock)
 holder_pids=()
-declare -A holder_pid=()
+# -g: load sources this file inside a function, where a plain declare
+# would make the table local to it.
+declare -gA holder_pid=()
 workers=${DLOCK_NFS_WORKERS:-3}
 rounds=${DLOCK_NFS_ROUNDS:-3}
 
