@@ -567,11 +567,52 @@ name_heartbeat(struct dlock *lk)
 }
 
 /*
- * Writes lk->self over our record, atomically.  The new record is written
- * beside the lock, under a name of the breaker's (held meanwhile), never
- * inside a mkdir lock: a copy left there by a holder killed before the
- * rename would keep the directory from ever being removed.  One name per
- * lock, so such a leftover is not joined by more.
+ * On a network filesystem a lockfile's record, which is the lock itself,
+ * is rewritten in place, never replaced by a rename.  Over NFS, a rename
+ * onto a name that other processes of the client are using at that
+ * moment is made in two steps: the file there is first renamed aside
+ * (silly-renamed), then ours is renamed in, and in between the name is
+ * free.  A waiter on another host may take it then, and the second step
+ * replaces its lock with ours, both of us holding it.  Written in place,
+ * the lock never goes: a reader finds the record as it was or as it is
+ * now, or, if it reads while the write lands, one it cannot read whole,
+ * which is judged alive (stale.c).  The holder itself reads its record
+ * only after the rewrite, which it makes with the breaker held.  Locally,
+ * where a rename is one step, the record is replaced whole, and readers
+ * never see part of it.
+ */
+static int
+rewrite_in_place(struct dlock *lk, const char *record, size_t len)
+{
+	struct stat st;
+	int fd, rc, saved;
+
+	fd = open(lk->record_path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = write_all(fd, record, len);
+	/* Shorter than before (a child forgotten): cut what was after it. */
+	if (rc == 0 && fstat(fd, &st) == 0 && st.st_size > (off_t)len)
+		rc = ftruncate(fd, (off_t)len);
+	saved = errno;
+	if (close(fd) < 0 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	errno = saved;
+	return rc;
+}
+
+/*
+ * Writes lk->self over our record, with the breaker held.  Elsewhere
+ * than in place (above), the new record is written beside the lock, under
+ * a name of the breaker's, and renamed into place: never written inside a
+ * mkdir lock, where a copy left by a holder killed before the rename
+ * would keep the directory from ever being removed.  One name per lock,
+ * so such a leftover is not joined by more.  A rename inside a mkdir lock
+ * frees no lock even over NFS: the directory is the lock, and it stands
+ * meanwhile.
  */
 int
 rewrite_record(struct dlock *lk)
@@ -582,6 +623,8 @@ rewrite_record(struct dlock *lk)
 	len = record_format(&lk->self, record, sizeof(record));
 	if (len < 0)
 		return -1;
+	if (lk->name_ops->kind == NAME_IS_RECORD && lk->remote)
+		return rewrite_in_place(lk, record, (size_t)len);
 	tmp = joined(lk->break_path, ".new");
 	if (tmp == NULL)
 		return -1;
