@@ -209,11 +209,16 @@ struct breaker_job {
 	const struct lock_look *judged;	/* break: the lock judged stale */
 	int force;			/* break: alive or not */
 	int (*fn)(struct dlock *);	/* with_own_lock(): what to do */
+	int by_age;			/* what is removed may be judged
+					   by its age */
 };
 
 /*
  * Takes the breaker (waiting for it, or failing with EWOULDBLOCK), looks
  * at the lock and runs act on that look; returns as act(), errno kept.
+ * A job that may judge by age reads the server's clock first, and ages
+ * are counted to then (stale.c): what the look shows was at least that
+ * old, however long the judge is paused before it acts.
  */
 static int
 with_breaker(struct dlock *lk, int wait, const struct breaker_job *job,
@@ -226,8 +231,11 @@ with_breaker(struct dlock *lk, int wait, const struct breaker_job *job,
 
 	if ((wait ? breaker_take_waiting(lk, &ino) : breaker_take(lk, &ino)) < 0)
 		return -1;
+	lk->looked_after_set = job->by_age &&
+	    server_now(lk->dir, &lk->looked_after) == 0;
 	rc = look_at_lock(lk, &now) < 0 ? -1 : act(lk, &now, job);
 	err = errno;
+	lk->looked_after_set = 0;
 	breaker_drop(lk, ino);
 	errno = err;
 	return rc;
@@ -245,7 +253,8 @@ static int remove_judged(struct dlock *lk, const struct lock_look *now);
 /*
  * Removes the intent beside the lock if its owner is dead (intent.c).
  * Called with the breaker held: the owner of a dead intent removes
- * nothing, and everyone else removes an intent only here, so the intent
+ * nothing, a live owner removes by its name only an intent surely its
+ * own, and everyone else removes an intent only here, so the intent
  * cannot change between the judgement and the unlink.
  */
 static void
@@ -285,9 +294,38 @@ drop_intent(struct dlock *lk, const struct lock_look *now,
 int
 clear_intent_if_dead(struct dlock *lk)
 {
-	struct breaker_job job = { .force = 0 };
+	struct breaker_job job = { .by_age = 1 };
 
 	return with_breaker(lk, 0, &job, drop_intent);
+}
+
+static int
+drop_intent_if_ours(struct dlock *lk, const struct lock_look *now,
+    const struct breaker_job *job)
+{
+	struct intent_look seen;
+
+	(void)now;
+	(void)job;
+	if (look_at_intent(lk, &seen) == 0 && seen.exists && seen.parsed &&
+	    strcmp(seen.owner.nonce, lk->self.nonce) == 0)
+		unlink(lk->intent_path);
+	return 0;
+}
+
+/*
+ * Removes the intent if it holds our record (intent.c: one that may no
+ * longer be ours by its name alone).  With the breaker held no judge
+ * removes it between the look and the unlink, and no one publishes
+ * another under the name while it stands.  If the breaker is busy, the
+ * intent stays, for whoever finds its owner gone.
+ */
+void
+drop_own_intent(struct dlock *lk)
+{
+	struct breaker_job job = { .force = 0 };
+
+	(void)with_breaker(lk, 0, &job, drop_intent_if_ours);
 }
 
 static int
@@ -333,7 +371,8 @@ remove_judged(struct dlock *lk, const struct lock_look *now)
 int
 break_if_unchanged(struct dlock *lk, const struct lock_look *judged, int force)
 {
-	struct breaker_job job = { .judged = judged, .force = force };
+	struct breaker_job job = { .judged = judged, .force = force,
+	    .by_age = !force };
 
 	return with_breaker(lk, 0, &job, break_it);
 }

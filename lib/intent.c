@@ -36,14 +36,51 @@
  */
 #define INTENT_WINDOW_NS (2 * 1000000000LL)
 
-/* How long after its publication our intent is still surely ours to
- * link (intent_link()). */
+/*
+ * How long after its publication our intent is still surely ours to link
+ * or to remove by its name (intent_is_ours()): a third of the age at which
+ * another host removes a written intent, INTENT_STALE (stale.c).
+ */
 #define INTENT_TRUST_SECONDS 10.0
+
+/*
+ * An intent created in place (there are no unnamed files) is empty until
+ * its record is written, and one found empty for a second, by the
+ * server's clock, is taken for one left by a kill and removed by whoever
+ * finds it; the next to come publishes its own under the name.  So ours
+ * is surely ours only if the write that filled it returned within half
+ * that second of the create.
+ */
+#define INTENT_WHOLE_SECONDS 0.5
 
 static long long
 ns(const struct timespec *t)
 {
 	return (long long)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static double
+seconds_since_intent(const struct dlock *lk)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - lk->intent_at.tv_sec) +
+	    (double)(now.tv_nsec - lk->intent_at.tv_nsec) / 1e9;
+}
+
+/*
+ * Whether the name LOCKPATH.intent still holds the intent we published.
+ * The link that makes it the lock, and its removal, go by the name: had
+ * it been removed under us and another published in its place, a link
+ * would make that other's record the lock's, with both of us holding it
+ * (the other's link fails with EEXIST and reads back its own record).
+ */
+static int
+intent_is_ours(const struct dlock *lk)
+{
+	return lk->intent_whole_soon &&
+	    seconds_since_intent(lk) <= INTENT_TRUST_SECONDS;
 }
 
 /* Whether the lock in look was made by the owner of the intent beside it. */
@@ -128,8 +165,13 @@ intent_publish(struct dlock *lk, const char *record, size_t len)
 	for (round = 0; round < 2; round++) {
 		clock_gettime(CLOCK_MONOTONIC, &lk->intent_at);
 		if (publish_early(lk->dir, lk->intent_path, record, len,
-		    lk->mode, &lk->publish_how) == 0)
+		    lk->mode, &lk->publish_how) == 0) {
+			/* An unnamed file appears with its record in it. */
+			lk->intent_whole_soon =
+			    lk->publish_how == PUBLISH_UNNAMED ||
+			    seconds_since_intent(lk) < INTENT_WHOLE_SECONDS;
 			return 1;
+		}
 		if (errno == ESTALE)
 			return 0;
 		if (errno != EEXIST)
@@ -167,28 +209,18 @@ intent_publish(struct dlock *lk, const char *record, size_t len)
  * Makes target, which must not exist, a second name of our intent: the
  * lock's record, whole, in one step.  Returns 0, or -1 with errno; EXDEV
  * where the filesystem has no hard links, which from then on publishes
- * in place, and where our intent is too old to be surely ours still.  Over NFS a retransmitted LINK can fail with EEXIST although
- * it made the link: the data read back tells.
+ * in place, and where the name may no longer be our intent's
+ * (intent_is_ours()): the lock is then published from a temporary of our
+ * own.  Over NFS a retransmitted LINK can fail with EEXIST although it
+ * made the link: the data read back tells.
  */
 int
 intent_link(struct dlock *lk, const char *target, const char *record,
     size_t len)
 {
-	struct timespec now;
-	double since;
 	int err;
 
-	/* The link goes by name: the name must still be our intent's.
-	 * Another host removes an intent by its age alone (INTENT_STALE),
-	 * and may publish its own under the name; linking that would make
-	 * its record the lock's, and both of us its holders.  So an intent
-	 * of ours that has stood for INTENT_TRUST_SECONDS, a third of that
-	 * age (a process paused meanwhile), is not linked: the lock is
-	 * published from a temporary of our own instead. */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	since = (double)(now.tv_sec - lk->intent_at.tv_sec) +
-	    (double)(now.tv_nsec - lk->intent_at.tv_nsec) / 1e9;
-	if (since > INTENT_TRUST_SECONDS) {
+	if (!intent_is_ours(lk)) {
 		errno = EXDEV;
 		return -1;
 	}
@@ -208,15 +240,18 @@ intent_link(struct dlock *lk, const char *target, const char *record,
 }
 
 /*
- * Ours is removed by name: no one else removes an intent whose owner is
- * alive (clear_intent_if_dead()), unless it stood for INTENT_STALE
- * seconds, and no one publishes one while ours is there.
+ * Ours is removed by name while it is surely ours; one that may not be is
+ * removed only if a look with the breaker held finds our record in it
+ * (breaker.c), else left for whoever finds its owner gone.
  */
 void
 intent_drop(struct dlock *lk)
 {
 	int saved = errno;
 
-	unlink(lk->intent_path);
+	if (intent_is_ours(lk))
+		unlink(lk->intent_path);
+	else
+		drop_own_intent(lk);
 	errno = saved;
 }

@@ -179,6 +179,11 @@ struct dlock {
 				   its lease run out: see dlock_lost() */
 	int publish_how;	/* what publish_file() found works here */
 	struct timespec intent_at;	/* CLOCK_MONOTONIC: our intent published */
+	int intent_whole_soon;	/* ... and its record was in it at once */
+	struct timespec looked_after;	/* the file server's time, taken
+					   before the look that a removal
+					   goes by (breaker.c) ... */
+	int looked_after_set;		/* ... while this is set */
 	long poll_cap_ns;	/* longest sleep between polls */
 	int watch;		/* inotify on dir, -1 until a first wait */
 	struct lock_look judged;	/* the last lock judged alive by lease */
@@ -293,6 +298,7 @@ int owner_alive(const struct dlock_owner *o);
 int break_if_unchanged(struct dlock *lk, const struct lock_look *judged,
     int force);
 int clear_intent_if_dead(struct dlock *lk);
+void drop_own_intent(struct dlock *lk);
 int with_own_lock(struct dlock *lk, int (*fn)(struct dlock *));
 
 /* namelock.c: our record (lk->self) written over the one at the lock;
@@ -331,6 +337,8 @@ int publish_unnamed_file(const char *dir, const char *target,
     const char *data, size_t len, mode_t mode, int *how);
 /* Whether a link(2) failed with err because the filesystem has none. */
 int link_unsupported(int err);
+/* Removes a file we created and could not fill, unless the server lost it. */
+void unlink_unfilled(const char *path, int err);
 
 /*
  * intent.c.  intent_publish() answers 1 when our intent stands, 0 when

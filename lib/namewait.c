@@ -217,9 +217,14 @@ prepare_waiting_name(struct dlock *lk)
 		    O_CLOEXEC, lk->mode & 0666);
 		if (fd >= 0) {
 			rc = write_all(fd, q->record, (size_t)q->len);
-			if (close(fd) == 0 && rc == 0)
+			if (rc < 0) {
+				unlink_unfilled(q->tmp, errno);
+				close(fd);
+				break;
+			}
+			if (close(fd) == 0)
 				return 0;
-			unlink(q->tmp);
+			unlink_unfilled(q->tmp, errno);
 			break;
 		}
 		if (errno != EEXIST || look_at_record_file(q->tmp, &seen) < 0 ||

@@ -142,7 +142,7 @@ prepare_named(const char *target, const char *data, size_t len, mode_t mode,
 	} else {
 		return 0;
 	}
-	unlink(tmp);
+	unlink_unfilled(tmp, err);
 	tmp[0] = '\0';
 	errno = err;
 	return -1;
@@ -169,6 +169,18 @@ publish_named(const char *target, const char *data, size_t len, mode_t mode)
 	return link_unsupported(err) ? PUBLISH_CANNOT : PUBLISH_ERROR;
 }
 
+/*
+ * A file we created and could not fill is removed by its name, unless the
+ * failure was ESTALE: the file server no longer has our file, which
+ * another client removed, and the name may be someone else's by now.
+ */
+void
+unlink_unfilled(const char *path, int err)
+{
+	if (err != ESTALE)
+		unlink(path);
+}
+
 static enum published
 publish_in_place(const char *target, const char *data, size_t len,
     mode_t mode)
@@ -181,12 +193,12 @@ publish_in_place(const char *target, const char *data, size_t len,
 		return PUBLISH_ERROR;
 	if (write_all(fd, data, len) < 0) {
 		err = errno;
-		unlink(target);
+		unlink_unfilled(target, err);
 		return fail_publishing(fd, err);
 	}
 	if (close(fd) < 0) {
 		err = errno;
-		unlink(target);
+		unlink_unfilled(target, err);
 		errno = err;
 		return PUBLISH_ERROR;
 	}

@@ -155,6 +155,24 @@ server_now(const char *dir, struct timespec *now)
 	return 0;
 }
 
+/*
+ * The time an age is measured at.  A removal goes by a look taken with the
+ * breaker held, and the server's time is then taken before that look
+ * (breaker.c): a judge paused between the look and a later reading of
+ * the clock would otherwise count the pause as the file's age, and
+ * remove what its owner had since written, or one that has since taken
+ * its place.
+ */
+static int
+judging_time(struct dlock *lk, struct timespec *now)
+{
+	if (lk->looked_after_set) {
+		*now = lk->looked_after;
+		return 0;
+	}
+	return server_now(lk->dir, now);
+}
+
 static int
 same_host(const struct dlock *lk, const struct dlock_owner *o)
 {
@@ -168,7 +186,7 @@ judge_by_age(struct dlock *lk, const struct lock_look *look,
 {
 	struct timespec now;
 
-	if (server_now(lk->dir, &now) < 0) {
+	if (judging_time(lk, &now) < 0) {
 		snprintf(out->reason, sizeof(out->reason), "%s; its age "
 		    "cannot be told (no file can be created beside it: %s)",
 		    who, strerror(errno));
@@ -217,7 +235,7 @@ judge_intent(struct dlock *lk, const struct intent_look *intent, int by_age,
 	}
 	/* One with no record yet is written in the call after its
 	 * creation: one that stays empty was left by a kill. */
-	if (by_age && server_now(lk->dir, &now) == 0) {
+	if (by_age && judging_time(lk, &now) == 0) {
 		age = (double)(now.tv_sec - intent->mtime.tv_sec) +
 		    (double)(now.tv_nsec - intent->mtime.tv_nsec) / 1e9;
 		if (age > (intent->parsed ? INTENT_STALE : INTENT_EMPTY_STALE)) {

@@ -79,13 +79,17 @@ sweep_leftovers(struct dlock *lk)
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d;
-	int n, saved = errno;
+	int n, saved = errno, dated = 0;
 
 	d = opendir(lk->dir);
 	if (d == NULL) {
 		errno = saved;
 		return;
 	}
+	/* Ages are counted to a time taken before the looks (stale.c). */
+	if (!lk->looked_after_set)
+		dated = lk->looked_after_set =
+		    server_now(lk->dir, &lk->looked_after) == 0;
 	/* readdir_r(3) is deprecated; this stream is ours alone. */
 	// cppcheck-suppress readdirCalled
 	while ((e = readdir(d)) != NULL) {
@@ -110,5 +114,7 @@ sweep_leftovers(struct dlock *lk)
 		}
 	}
 	closedir(d);
+	if (dated)
+		lk->looked_after_set = 0;
 	errno = saved;
 }
