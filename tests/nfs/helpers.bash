@@ -235,13 +235,6 @@ count_updates_on() {
 	return "$ok"
 }
 
-# known_failure REASON: skips a test that fails at times today because of
-# dlock itself, for the reason given; DLOCK_NFS_KNOWN_FAILURES=1 runs it
-# anyway, to see whether a fix makes it pass.
-known_failure() {
-	[[ -n ${DLOCK_NFS_KNOWN_FAILURES-} ]] || skip "known failure: $*"
-}
-
 setup() {
 	load_rig
 	make_work_dir

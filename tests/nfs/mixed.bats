@@ -71,7 +71,6 @@ enolck_dlock() {
 }
 
 @test "both hosts' lock calls fail with ENOLCK: every process falls back at once, and they wait for each other; no failure, no update lost" {
-	known_failure "two runs in ten of 5 workers x 10 rounds on each host found a lock lost at release, one with a second holder: not yet understood"
 	local wrapper
 	wrapper=$(enolck_dlock)
 	dlock_a=$wrapper dlock_b=$wrapper count_updates_on /mnt/v3 /mnt/v3 -w 60
