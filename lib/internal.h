@@ -138,6 +138,10 @@ struct quick_poll {
 				   "" if none */
 	struct timespec tmp_at;	/* CLOCK_MONOTONIC, just before it was
 				   written */
+	int tmp_fd;		/* O_PATH on it, -1 if none */
+	unsigned int tmp_links;	/* its names then, 0 if unknown */
+	int linked;		/* the lock we hold was linked from it:
+				   tmp_fd is kept until the release */
 };
 
 struct dlock {
@@ -192,6 +196,8 @@ struct dlock {
 	struct timespec rejudge_at;	/* ... and when it may next be stale */
 	int remote;		/* on a network filesystem: polls are round
 				   trips (namewait.c) */
+	int over_nfs;		/* ... NFS: a rename onto a name in use is
+				   two steps (rewrite_record()) */
 	struct quick_poll quick;	/* the wait going on, if any */
 
 	/* Shapes made of ordinary locks (slots.c, queue.c); NULL, 0 and
@@ -284,6 +290,8 @@ int quick_try(struct dlock *lk);
 int wait_publish(struct dlock *lk);
 void quick_begin(struct dlock *lk);
 void quick_end(struct dlock *lk);
+int kept_still_ours(struct dlock *lk);
+void kept_drop(struct dlock *lk);
 
 /* stale.c */
 int judge_lock(struct dlock *lk, const struct lock_look *look,

@@ -178,6 +178,7 @@ handle_new(const struct dlock_options *opts)
 		return NULL;
 	lk->method = opts->method;
 	lk->fd = -1;
+	lk->quick.tmp_fd = -1;
 	lk->kernel = &system_lock_calls;
 	lk->flags = opts->flags;
 	lk->start = opts->start;

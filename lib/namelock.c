@@ -29,6 +29,9 @@
 #define LOCAL_POLL_CAP_NS (25 * 1000000L)
 #define NETWORK_POLL_CAP_NS (500 * 1000000L)
 
+/* statfs(2)'s f_type of NFS (NFS_SUPER_MAGIC). */
+#define NFS_MAGIC 0x6969UL
+
 char *
 joined(const char *a, const char *b)
 {
@@ -66,6 +69,7 @@ name_prepare(struct dlock *lk)
 	struct statfs sfs;
 
 	lk->watch = -1;
+	lk->quick.tmp_fd = -1;
 	if (lk->start != 0 || lk->length != 0) {
 		errno = EINVAL;
 		return -1;
@@ -95,6 +99,7 @@ name_prepare(struct dlock *lk)
 		lk->poll_cap_ns = NETWORK_POLL_CAP_NS;
 		lk->publish_how = PUBLISH_NAMED;
 		lk->remote = 1;
+		lk->over_nfs = (unsigned long)sfs.f_type == NFS_MAGIC;
 	}
 	/* Refuse another method's lock, or a missing directory, up front. */
 	if (look_at_lock(lk, &look) < 0 && errno != EACCES)
@@ -473,6 +478,7 @@ name_unlock(struct dlock *lk)
 			return -1;
 		}
 		lk->held = 0;
+		kept_drop(lk);
 		errno = DLOCK_ELOST;
 		return -1;
 	}
@@ -482,19 +488,26 @@ name_unlock(struct dlock *lk)
 		if (with_own_lock(lk, unpublish) < 0)
 			return -1;
 		lk->held = 0;
+		kept_drop(lk);
 		return 0;
 	}
-	ours = record_still_ours(lk);
+	/* A lock linked from a temporary whose descriptor we kept is asked
+	 * after in one round trip (namewait.c); any other is read back. */
+	ours = kept_still_ours(lk);
+	if (ours < 0)
+		ours = record_still_ours(lk);
 	if (ours < 0)
 		return -1;
 	if (!ours) {
 		lk->held = 0;
+		kept_drop(lk);
 		errno = DLOCK_ELOST;
 		return -1;
 	}
 	if (unpublish(lk) < 0)
 		return -1;
 	lk->held = 0;
+	kept_drop(lk);
 	return 0;
 }
 
@@ -507,6 +520,7 @@ name_release(struct dlock *lk)
 		rc = name_unlock(lk);
 	saved = errno;
 	quick_end(lk);
+	kept_drop(lk);
 	if (lk->watch >= 0)
 		close(lk->watch);
 	lk->watch = -1;
@@ -567,8 +581,8 @@ name_heartbeat(struct dlock *lk)
 }
 
 /*
- * On a network filesystem a lockfile's record, which is the lock itself,
- * is rewritten in place, never replaced by a rename.  Over NFS, a rename
+ * Over NFS a lockfile's record, which is the lock itself, is rewritten in
+ * place, never replaced by a rename.  There a rename
  * onto a name that other processes of the client are using at that
  * moment is made in two steps: the file there is first renamed aside
  * (silly-renamed), then ours is renamed in, and in between the name is
@@ -577,7 +591,7 @@ name_heartbeat(struct dlock *lk)
  * the lock never goes: a reader finds the record as it was or as it is
  * now, or, if it reads while the write lands, one it cannot read whole,
  * which is judged alive (stale.c).  The holder itself reads its record
- * only after the rewrite, which it makes with the breaker held.  Locally,
+ * only after the rewrite, which it makes with the breaker held.  Elsewhere,
  * where a rename is one step, the record is replaced whole, and readers
  * never see part of it.
  */
@@ -623,7 +637,7 @@ rewrite_record(struct dlock *lk)
 	len = record_format(&lk->self, record, sizeof(record));
 	if (len < 0)
 		return -1;
-	if (lk->name_ops->kind == NAME_IS_RECORD && lk->remote)
+	if (lk->name_ops->kind == NAME_IS_RECORD && lk->over_nfs)
 		return rewrite_in_place(lk, record, (size_t)len);
 	tmp = joined(lk->break_path, ".new");
 	if (tmp == NULL)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,12 @@
 #include <sys/inotify.h>
 #endif
 
-/* statx(2)'s flag and mask, for libcs that do not declare them. */
+/* statx(2)'s flags and masks, for libcs that do not declare them. */
 #define STATX_FORCE_SYNC	0x2000	/* AT_STATX_FORCE_SYNC */
+#define STATX_EMPTY_PATH	0x1000	/* AT_EMPTY_PATH */
 #define STATX_TYPE_ONLY		0x0001U	/* STATX_TYPE */
+#define STATX_NLINK_ONLY	0x0004U	/* STATX_NLINK */
+#define STATX_NLINK_AT		16	/* offset of stx_nlink, a __u32 */
 
 #include "internal.h"
 
@@ -237,6 +241,60 @@ prepare_waiting_name(struct dlock *lk)
 	return -1;
 }
 
+/*
+ * The names the file open at fd has, by the file server's word if
+ * force, else as the client last heard: 0 if the server has it no more,
+ * -1 if it cannot be told.
+ */
+static long
+names_of(int fd, int force)
+{
+#ifdef SYS_statx
+	unsigned long long stx[32];	/* struct statx: 256 bytes */
+	uint32_t nlink;
+
+	if (syscall(SYS_statx, fd, "", STATX_EMPTY_PATH |
+	    (force ? STATX_FORCE_SYNC : 0), STATX_NLINK_ONLY, stx) < 0)
+		return errno == ESTALE || errno == ENOENT ? 0 : -1;
+	memcpy(&nlink, (const char *)stx + STATX_NLINK_AT, sizeof(nlink));
+	return (long)nlink;
+#else
+	(void)fd;
+	(void)force;
+	return -1;
+#endif
+}
+
+static void
+forget_prepared(struct quick_poll *q)
+{
+	if (q->tmp[0] != '\0')
+		unlink(q->tmp);
+	q->tmp[0] = '\0';
+	if (q->tmp_fd >= 0)
+		close(q->tmp_fd);
+	q->tmp_fd = -1;
+	q->linked = 0;
+}
+
+/*
+ * An O_PATH descriptor on the temporary, and its names now (one, and any
+ * the filesystem keeps out of sight), as the client knows them, which
+ * costs the server nothing: when the lock is linked from it, the release
+ * needs one question to the server, how many names the file has, to know
+ * that the lock is still ours (kept_still_ours()).  Opening by a path
+ * asks the server nothing either: there is no file to open.
+ */
+static void
+keep_a_handle(struct quick_poll *q)
+{
+	long links;
+
+	q->tmp_fd = open(q->tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	links = q->tmp_fd >= 0 ? names_of(q->tmp_fd, 0) : -1;
+	q->tmp_links = links > 0 ? (unsigned int)links : 0;
+}
+
 /* Our record (same nonce, the time of now) under a temporary name. */
 static int
 prepare(struct dlock *lk)
@@ -245,16 +303,16 @@ prepare(struct dlock *lk)
 
 	if (prepared_is_fresh(lk))
 		return 0;
-	if (q->tmp[0] != '\0')
-		unlink(q->tmp);
-	q->tmp[0] = '\0';
+	forget_prepared(q);
 	if (name_record(lk, 0) < 0)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &q->tmp_at);
-	if (prepare_waiting_name(lk) == 0)
-		return 0;
-	return prepare_named(lk->path, q->record, (size_t)q->len, lk->mode,
-	    q->tmp, sizeof(q->tmp));
+	if (prepare_waiting_name(lk) < 0 &&
+	    prepare_named(lk->path, q->record, (size_t)q->len, lk->mode,
+	    q->tmp, sizeof(q->tmp)) < 0)
+		return -1;
+	keep_a_handle(q);
+	return 0;
 }
 
 /* The verdict of the last look still holds. */
@@ -294,9 +352,44 @@ wait_publish(struct dlock *lk)
 	rc = link(q->tmp, lk->path);
 	if (rc == 0) {
 		lk->published_at = q->tmp_at;
+		q->linked = 1;
 		return 0;
 	}
 	return errno == EEXIST ? -1 : 1;
+}
+
+/*
+ * Whether the lock is still the file we linked it from the temporary,
+ * which we keep a descriptor of: with the temporary's name gone, the file
+ * has as many names as the temporary had alone, the lock's name now.  No
+ * one else links our file, and only a breaker removes its name: then it
+ * has none (the server no longer has it), or one fewer.  One question to
+ * the server, where reading the record back costs three.  1 yes, 0 no,
+ * -1 when it cannot be told this way.
+ */
+int
+kept_still_ours(struct dlock *lk)
+{
+	struct quick_poll *q = &lk->quick;
+	long links;
+
+	if (!q->linked || q->tmp_fd < 0 || q->tmp_links == 0)
+		return -1;
+	links = names_of(q->tmp_fd, 1);
+	if (links < 0 || links > (long)q->tmp_links)
+		return -1;
+	return links == (long)q->tmp_links;
+}
+
+/* The descriptor of the file a lock was linked from goes with the lock. */
+void
+kept_drop(struct dlock *lk)
+{
+	int saved = errno;
+
+	if (lk->quick.linked)
+		forget_prepared(&lk->quick);
+	errno = saved;
 }
 
 /*
@@ -388,16 +481,24 @@ quick_begin(struct dlock *lk)
 	}
 }
 
-/* The end of a wait, or of a try that took the lock: the temporary goes. */
+/*
+ * The end of a wait, or of a try that took the lock: the temporary goes.
+ * If the lock was linked from it, its descriptor stays until the release
+ * (kept_still_ours(), kept_drop()).
+ */
 void
 quick_end(struct dlock *lk)
 {
 	struct quick_poll *q = &lk->quick;
 	int saved = errno;
 
-	if (q->tmp[0] != '\0')
-		unlink(q->tmp);
-	q->tmp[0] = '\0';
+	if (q->linked) {
+		if (q->tmp[0] != '\0')
+			unlink(q->tmp);
+		q->tmp[0] = '\0';
+	} else {
+		forget_prepared(q);
+	}
 	q->active = q->waiting = 0;
 	q->len = 0;
 	errno = saved;
