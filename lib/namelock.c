@@ -649,6 +649,10 @@ rewrite_record(struct dlock *lk)
 	rc = replace_with(fd, rc, tmp, lk->record_path);
 	saved = errno;
 	free(tmp);
+	/* The lock is another file now: the descriptor kept of the one it
+	 * was linked from says nothing of it (namewait.c). */
+	if (rc == 0)
+		kept_drop(lk);
 	errno = saved;
 	return rc;
 }
