@@ -139,7 +139,6 @@ struct quick_poll {
 	struct timespec tmp_at;	/* CLOCK_MONOTONIC, just before it was
 				   written */
 	int tmp_fd;		/* O_PATH on it, -1 if none */
-	unsigned int tmp_links;	/* its names then, 0 if unknown */
 	int linked;		/* the lock we hold was linked from it:
 				   tmp_fd is kept until the release */
 };

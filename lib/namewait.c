@@ -242,25 +242,24 @@ prepare_waiting_name(struct dlock *lk)
 }
 
 /*
- * The names the file open at fd has, by the file server's word if
- * force, else as the client last heard: 0 if the server has it no more,
- * -1 if it cannot be told.
+ * The names the file open at fd has, by the file server's word (a
+ * cached answer could be of before a breaker removed one): 0 if the
+ * server has it no more, -1 if it cannot be told.
  */
 static long
-names_of(int fd, int force)
+names_of(int fd)
 {
 #ifdef SYS_statx
 	unsigned long long stx[32];	/* struct statx: 256 bytes */
 	uint32_t nlink;
 
-	if (syscall(SYS_statx, fd, "", STATX_EMPTY_PATH |
-	    (force ? STATX_FORCE_SYNC : 0), STATX_NLINK_ONLY, stx) < 0)
+	if (syscall(SYS_statx, fd, "", STATX_EMPTY_PATH | STATX_FORCE_SYNC,
+	    STATX_NLINK_ONLY, stx) < 0)
 		return errno == ESTALE || errno == ENOENT ? 0 : -1;
 	memcpy(&nlink, (const char *)stx + STATX_NLINK_AT, sizeof(nlink));
 	return (long)nlink;
 #else
 	(void)fd;
-	(void)force;
 	return -1;
 #endif
 }
@@ -278,21 +277,20 @@ forget_prepared(struct quick_poll *q)
 }
 
 /*
- * An O_PATH descriptor on the temporary, and its names now (one, and any
- * the filesystem keeps out of sight), as the client knows them, which
- * costs the server nothing: when the lock is linked from it, the release
- * needs one question to the server, how many names the file has, to know
- * that the lock is still ours (kept_still_ours()).  Opening by a path
- * asks the server nothing either: there is no file to open.
+ * An O_PATH descriptor on the temporary: when the lock is linked from it,
+ * the release needs one question to the server, how many names the file
+ * has, to know that the lock is still ours (kept_still_ours()).  Opening
+ * by a path asks the server nothing: there is no file to open.  Not over
+ * NFS, where a file removed while a descriptor of its client is open on
+ * it is renamed to .nfs* instead (silly-renamed): the temporary's removal
+ * would leave such a name, and the lock two names, until the release.
  */
 static void
-keep_a_handle(struct quick_poll *q)
+keep_a_handle(struct dlock *lk)
 {
-	long links;
-
-	q->tmp_fd = open(q->tmp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	links = q->tmp_fd >= 0 ? names_of(q->tmp_fd, 0) : -1;
-	q->tmp_links = links > 0 ? (unsigned int)links : 0;
+	if (!lk->over_nfs)
+		lk->quick.tmp_fd = open(lk->quick.tmp,
+		    O_PATH | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /* Our record (same nonce, the time of now) under a temporary name. */
@@ -311,7 +309,7 @@ prepare(struct dlock *lk)
 	    prepare_named(lk->path, q->record, (size_t)q->len, lk->mode,
 	    q->tmp, sizeof(q->tmp)) < 0)
 		return -1;
-	keep_a_handle(q);
+	keep_a_handle(lk);
 	return 0;
 }
 
@@ -360,12 +358,12 @@ wait_publish(struct dlock *lk)
 
 /*
  * Whether the lock is still the file we linked it from the temporary,
- * which we keep a descriptor of: with the temporary's name gone, the file
- * has as many names as the temporary had alone, the lock's name now.  No
- * one else links our file, and only a breaker removes its name: then it
- * has none (the server no longer has it), or one fewer.  One question to
- * the server, where reading the record back costs three.  1 yes, 0 no,
- * -1 when it cannot be told this way.
+ * which we keep a descriptor of: with the temporary's name gone, the
+ * file's one name is the lock's.  No one else links our file, and only a
+ * breaker removes its name: then the server no longer has it.  One
+ * question to the server, where reading the record back costs three.  A
+ * file with more names (a filesystem that counts names of its own) is
+ * read back.  1 yes, 0 no, -1 when it cannot be told this way.
  */
 int
 kept_still_ours(struct dlock *lk)
@@ -373,12 +371,12 @@ kept_still_ours(struct dlock *lk)
 	struct quick_poll *q = &lk->quick;
 	long links;
 
-	if (!q->linked || q->tmp_fd < 0 || q->tmp_links == 0)
+	if (!q->linked || q->tmp_fd < 0)
 		return -1;
-	links = names_of(q->tmp_fd, 1);
-	if (links < 0 || links > (long)q->tmp_links)
+	links = names_of(q->tmp_fd);
+	if (links < 0 || links > 1)
 		return -1;
-	return links == (long)q->tmp_links;
+	return links == 1;
 }
 
 /* The descriptor of the file a lock was linked from goes with the lock. */
