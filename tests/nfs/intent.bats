@@ -52,7 +52,7 @@ taken_over() {
 	echo "the maker: exit $holder_rc: $(cat "$BATS_TEST_TMPDIR"/maker.*)"
 	[ "$holder_rc" -eq 0 ]
 	holder_said maker held
-	holder_said maker done
+	holder_said maker "done"
 	run on A sh -c "cd '$dir' && ls -A"
 	echo "left in the directory: $output"
 	[ -z "$output" ]

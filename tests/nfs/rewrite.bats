@@ -41,5 +41,5 @@ load helpers
 	echo "the holder: exit $holder_rc: $(cat "$BATS_TEST_TMPDIR"/holder.*)"
 	[ "$holder_rc" -eq 0 ]
 	holder_said holder "held 1"
-	holder_said holder done
+	holder_said holder "done"
 }
