@@ -69,7 +69,6 @@ name_prepare(struct dlock *lk)
 	struct statfs sfs;
 
 	lk->watch = -1;
-	lk->quick.tmp_fd = -1;
 	if (lk->start != 0 || lk->length != 0) {
 		errno = EINVAL;
 		return -1;
@@ -582,11 +581,10 @@ name_heartbeat(struct dlock *lk)
 
 /*
  * Over NFS a lockfile's record, which is the lock itself, is rewritten in
- * place, never replaced by a rename.  There a rename
- * onto a name that other processes of the client are using at that
- * moment is made in two steps: the file there is first renamed aside
- * (silly-renamed), then ours is renamed in, and in between the name is
- * free.  A waiter on another host may take it then, and the second step
+ * place, never replaced by a rename.  There a rename onto a name that
+ * other processes of the client are using at that moment is made in two
+ * steps: the file there is first renamed aside (silly-renamed), then ours
+ * is renamed in, and in between the name is free.  A waiter on another host may take it then, and the second step
  * replaces its lock with ours, both of us holding it.  Written in place,
  * the lock never goes: a reader finds the record as it was or as it is
  * now, or, if it reads while the write lands, one it cannot read whole,

@@ -211,7 +211,7 @@ prepare_waiting_name(struct dlock *lk)
 	struct quick_poll *q = &lk->quick;
 	struct intent_look seen;
 	char why[160];
-	int n, fd, tries, rc;
+	int n, fd, tries, rc, err;
 
 	n = snprintf(q->tmp, sizeof(q->tmp), "%s.wait.tmp", lk->path);
 	if (n < 0 || (size_t)n >= sizeof(q->tmp))
@@ -221,14 +221,16 @@ prepare_waiting_name(struct dlock *lk)
 		    O_CLOEXEC, lk->mode & 0666);
 		if (fd >= 0) {
 			rc = write_all(fd, q->record, (size_t)q->len);
-			if (rc < 0) {
-				unlink_unfilled(q->tmp, errno);
-				close(fd);
-				break;
+			err = errno;
+			/* Closed first: over NFS a file removed while we have
+			 * it open would be silly-renamed instead. */
+			if (close(fd) < 0 && rc == 0) {
+				rc = -1;
+				err = errno;
 			}
-			if (close(fd) == 0)
+			if (rc == 0)
 				return 0;
-			unlink_unfilled(q->tmp, errno);
+			unlink_unfilled(q->tmp, err);
 			break;
 		}
 		if (errno != EEXIST || look_at_record_file(q->tmp, &seen) < 0 ||
