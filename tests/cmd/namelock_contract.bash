@@ -136,6 +136,22 @@ poll_gaps() {
 	awk -v call=" $ATTEMPT_CALL\\\\(" '$0 ~ call { if (p) printf "%.3f\n", ($2 - p) * 1000; p = $2 }' "$T/trace"
 }
 
+# poll_pauses: the milliseconds of sleep a waiter asked for after each
+# attempt, from $T/trace (strace -f, attempts and ppoll traced): the
+# first ppoll after an attempt asks for the whole pause, and any later
+# one before the next attempt only for what an inotify wake-up left of
+# it.  Unlike the gaps, these do not grow when the machine is loaded.
+poll_pauses() {
+	awk -v call=" $ATTEMPT_CALL\\\\(" '
+		BEGIN { asked = 1 }
+		$0 ~ call { asked = 0; next }
+		/ ppoll\(/ && !asked && match($0, /tv_sec=[0-9]+, tv_nsec=[0-9]+/) {
+			split(substr($0, RSTART, RLENGTH), f, /[=,]/)
+			printf "%.3f\n", f[2] * 1000 + f[4] / 1e6
+			asked = 1
+		}' "$T/trace"
+}
+
 # check_record TEXT: TEXT, read whole from the record file, is one
 # complete record; anything else is noted in $T/partial.
 check_record() {
@@ -268,31 +284,35 @@ waiter_polls_with_a_growing_delay_up_to_a_small_cap() {
 	local n
 	can_strace || skip "strace cannot trace here"
 	hold -m "$METHOD"
-	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt -o "$T/trace" -e trace="$ATTEMPT_SYSCALLS" \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt -o "$T/trace" -e trace="$ATTEMPT_SYSCALLS",ppoll \
 		"$DLOCK" -m "$METHOD" -w 1 "$L" true
 	[ "$status" -eq 1 ]
-	poll_gaps >"$T/gaps"
-	cat "$T/gaps"
 	# Neither spinning nor asleep: tens of attempts in the second.
-	n=$(wc -l <"$T/gaps")
+	n=$(poll_gaps | wc -l)
+	echo "$n attempts after the first"
 	(( n >= 10 && n <= 200 ))
-	# The first pauses are short, the later ones longer, none long.
-	awk 'NR >= 2 && NR <= 4 { early += $1 }
-	     NR > 10 { late += $1; nlate++; if ($1 > max) max = $1 }
-	     END { exit !(early / 3 < late / nlate / 2 && max < 100) }' "$T/gaps"
+	# The pauses asked for, less the last, which the deadline cuts: the
+	# first ones short, the later ones longer, none long.
+	poll_pauses | head -n -1 >"$T/pauses"
+	cat "$T/pauses"
+	awk 'NR <= 3 { early += $1 }
+	     NR > 10 { late += $1; nlate++ }
+	     { if ($1 > max) max = $1 }
+	     END { exit !(nlate > 0 && early / 3 * 2 < late / nlate && max < 100) }' "$T/pauses"
 }
 
 poll_delay_stays_jittered_at_its_cap() {
 	can_strace || skip "strace cannot trace here"
 	hold -m "$METHOD"
-	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -ttt -o "$T/trace" -e trace="$ATTEMPT_SYSCALLS" \
+	run timeout 10 strace -E ASAN_OPTIONS=detect_leaks=0 -f -o "$T/trace" -e trace="$ATTEMPT_SYSCALLS",ppoll \
 		"$DLOCK" -m "$METHOD" -w 1.5 "$L" true
 	[ "$status" -eq 1 ]
-	# From the ninth pause on, less the last two, which the deadline cuts.
-	poll_gaps | sed -n '9,$p' | head -n -2 | sort -n >"$T/capped"
+	# The pauses asked for from the ninth on, less the last, which the
+	# deadline cuts.
+	poll_pauses | sed -n '9,$p' | head -n -1 | sort -n >"$T/capped"
 	cat "$T/capped"
-	# Scheduling only ever makes a pause longer; a random factor also
-	# makes some of the capped pauses clearly shorter than the others.
+	# A random factor makes some of the capped pauses clearly shorter
+	# than the others.
 	awk '{ gap[NR] = $1 }
 	     END { median = gap[int(NR / 2) + 1]
 		   for (i = 1; i <= NR; i++) short += gap[i] < 0.9 * median
