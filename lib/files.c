@@ -2,8 +2,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -116,4 +120,99 @@ replace_with(int fd, int rc, const char *tmp, const char *path)
 		unlink(tmp);
 	errno = saved;
 	return rc;
+}
+
+/*
+ * Where struct statx keeps the fields read here, for libcs that do not
+ * declare statx(2) (musl before 1.2.5); the flags are in internal.h.
+ */
+#define STX_NLINK	16	/* __u32 */
+#define STX_UID		20	/* __u32 */
+#define STX_GID		24	/* __u32 */
+#define STX_MODE	28	/* __u16 */
+#define STX_INO		32	/* __u64 */
+#define STX_SIZE	40	/* __u64 */
+#define STX_MTIME	112	/* __s64 seconds, __u32 nanoseconds */
+#define STX_DEV_MAJOR	136	/* __u32 */
+#define STX_DEV_MINOR	140	/* __u32 */
+
+static uint32_t
+stx_u32(const unsigned char *stx, size_t at)
+{
+	uint32_t v;
+
+	memcpy(&v, stx + at, sizeof(v));
+	return v;
+}
+
+static uint64_t
+stx_u64(const unsigned char *stx, size_t at)
+{
+	uint64_t v;
+
+	memcpy(&v, stx + at, sizeof(v));
+	return v;
+}
+
+int
+statx_stat(int dirfd, const char *path, int flags, unsigned int mask,
+    struct stat *st)
+{
+#ifdef SYS_statx
+	unsigned long long buf[32];	/* struct statx: 256 bytes */
+	const unsigned char *stx = (const unsigned char *)buf;
+	uint16_t mode;
+	int64_t sec;
+
+	if (syscall(SYS_statx, dirfd, path, flags, mask, buf) < 0)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	memcpy(&mode, stx + STX_MODE, sizeof(mode));
+	st->st_mode = mode;
+	st->st_nlink = stx_u32(stx, STX_NLINK);
+	st->st_uid = stx_u32(stx, STX_UID);
+	st->st_gid = stx_u32(stx, STX_GID);
+	st->st_ino = (ino_t)stx_u64(stx, STX_INO);
+	st->st_size = (off_t)stx_u64(stx, STX_SIZE);
+	memcpy(&sec, stx + STX_MTIME, sizeof(sec));
+	st->st_mtim.tv_sec = (time_t)sec;
+	st->st_mtim.tv_nsec = (long)stx_u32(stx, STX_MTIME + 8);
+	st->st_dev = makedev(stx_u32(stx, STX_DEV_MAJOR),
+	    stx_u32(stx, STX_DEV_MINOR));
+	return 0;
+#else
+	(void)dirfd;
+	(void)path;
+	(void)flags;
+	(void)mask;
+	(void)st;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int
+look_without_opening(const char *path, struct stat *st)
+{
+	int fd, saved;
+
+	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (statx_stat(fd, "", STATX_EMPTY_PATH | STATX_DONT_SYNC,
+	    STATX_BASIC, st) == 0 || (errno == ENOSYS && fstat(fd, st) == 0))
+		return fd;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+reopen_looked(int looked, int flags)
+{
+	char proc[40];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", looked);
+	return open(proc, flags & ~O_NOFOLLOW);
 }

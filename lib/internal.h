@@ -138,9 +138,12 @@ struct quick_poll {
 				   "" if none */
 	struct timespec tmp_at;	/* CLOCK_MONOTONIC, just before it was
 				   written */
-	int tmp_fd;		/* O_PATH on it, -1 if none */
+	int tmp_fd;		/* O_PATH on it, or the unnamed file the
+				   lock was published from; -1 if none */
 	int linked;		/* the lock we hold was linked from it:
 				   tmp_fd is kept until the release */
+	dev_t kept_dev;		/* an unnamed file's device and inode */
+	ino_t kept_ino;
 };
 
 struct dlock {
@@ -161,9 +164,11 @@ struct dlock {
 	int classic;		/* fcntl: the kernel has no OFD locks */
 	const struct kernel_calls *kernel;	/* fcntl, flock: the calls */
 	int created;		/* the lock file was created by this handle */
-	enum path_seen path_seen; /* auto's lstat of path, in path_st;
+	enum path_seen path_seen; /* auto's look at path, in path_st;
 				   open_lock_file() uses it once */
 	struct stat path_st;
+	int path_fd;		/* ... and the O_PATH descriptor of what
+				   it found, or -1 */
 
 	/* Locks held by a name; name_ops is NULL for kernel locks. */
 	const struct name_ops *name_ops;
@@ -291,6 +296,7 @@ void quick_begin(struct dlock *lk);
 void quick_end(struct dlock *lk);
 int kept_still_ours(struct dlock *lk);
 void kept_drop(struct dlock *lk);
+void kept_take(struct dlock *lk, int fd);
 
 /* stale.c */
 int judge_lock(struct dlock *lk, const struct lock_look *look,
@@ -341,7 +347,7 @@ int linked_after_all(const char *target, const char *data, size_t len);
 int publish_early(const char *dir, const char *target, const char *data,
     size_t len, mode_t mode, int *how);
 int publish_unnamed_file(const char *dir, const char *target,
-    const char *data, size_t len, mode_t mode, int *how);
+    const char *data, size_t len, mode_t mode, int *how, int *keep);
 /* Whether a link(2) failed with err because the filesystem has none. */
 int link_unsupported(int err);
 /* Removes a file we created and could not fill, unless the server lost it. */
@@ -371,6 +377,8 @@ int prepare_named(const char *target, const char *data, size_t len,
 
 /* open.c */
 int open_lock_file(struct dlock *lk, int want_write);
+/* Drops what auto's look at the path kept for open_lock_file(). */
+void forget_look(struct dlock *lk);
 int close_lock_file(struct dlock *lk);
 
 /* files.c */
@@ -391,5 +399,33 @@ int write_all(int fd, const char *buf, size_t len);
 int replace_with(int fd, int rc, const char *tmp, const char *path);
 /* dirname(3) without writing into path; ENAMETOOLONG if dir is too small. */
 int parent_dir(const char *path, char *dir, size_t size);
+/* statx(2)'s flags and masks used here, for libcs that do not declare them. */
+#define STATX_EMPTY_PATH	0x1000	/* AT_EMPTY_PATH */
+#define STATX_FORCE_SYNC	0x2000	/* AT_STATX_FORCE_SYNC */
+#define STATX_DONT_SYNC		0x4000	/* AT_STATX_DONT_SYNC */
+#define STATX_TYPE_ONLY		0x0001U	/* STATX_TYPE */
+#define STATX_NLINK_ONLY	0x0004U	/* STATX_NLINK */
+#define STATX_BASIC		0x07ffU	/* STATX_BASIC_STATS */
+/*
+ * statx(2) as a struct stat: the fields of mask that it filled (type and
+ * mode, links, owner, inode, size, mtime, device), the others 0.  -1 with
+ * ENOSYS where the kernel or the build lacks it.
+ */
+int statx_stat(int dirfd, const char *path, int flags, unsigned int mask,
+    struct stat *st);
+/*
+ * A look at path that opens nothing (O_PATH, a symlink not followed):
+ * one lookup, with what the client learnt of the file by it in st, asked
+ * of its cache (AT_STATX_DONT_SYNC), not the server again.  Opening a
+ * device can have side effects (a tape rewinds, a watchdog starts); an
+ * O_PATH descriptor has none.  Returns the descriptor, or -1 with errno.
+ */
+int look_without_opening(const char *path, struct stat *st);
+/*
+ * Opens the file that look_without_opening() found, through
+ * /proc/self/fd, with no second lookup of its name: on a network
+ * filesystem a lookup is a round trip.  -1 with ENOENT without /proc.
+ */
+int reopen_looked(int looked, int flags);
 
 #endif /* DLOCK_INTERNAL_H */

@@ -115,7 +115,9 @@ auto_method(struct dlock *lk, const char *path)
 	struct fsprobe *probe;
 	int is_dir, method, saved;
 
-	if (lstat(path, &lk->path_st) == 0)
+	forget_look(lk);
+	lk->path_fd = look_without_opening(path, &lk->path_st);
+	if (lk->path_fd >= 0)
 		lk->path_seen = PATH_FOUND;
 	else if (errno == ENOENT)
 		lk->path_seen = PATH_MISSING;
@@ -128,6 +130,11 @@ auto_method(struct dlock *lk, const char *path)
 	saved = errno;
 	free(probe);
 	errno = saved;
+	if (method != DLOCK_FCNTL && method != DLOCK_FLOCK) {
+		/* Only a kernel method opens the file. */
+		forget_look(lk);
+		errno = saved;
+	}
 	if (method == DLOCK_FLOCK && (lk->start != 0 || lk->length != 0))
 		return DLOCK_FCNTL;
 	return method == DLOCK_FCNTL && is_dir ? DLOCK_FLOCK : method;
@@ -178,6 +185,7 @@ handle_new(const struct dlock_options *opts)
 		return NULL;
 	lk->method = opts->method;
 	lk->fd = -1;
+	lk->path_fd = -1;
 	lk->quick.tmp_fd = -1;
 	lk->kernel = &system_lock_calls;
 	lk->flags = opts->flags;
@@ -193,6 +201,7 @@ handle_free(struct dlock *lk)
 {
 	int saved = errno;
 
+	forget_look(lk);
 	free(lk->path);
 	free(lk->token_path);
 	free(lk);

@@ -24,11 +24,16 @@
 static int
 lockfile_publish(struct dlock *lk, const char *record, size_t len)
 {
-	int intent, rc, err;
+	int intent, rc, err, kept = -1;
 
 	if (publish_unnamed_file(lk->dir, lk->path, record, len, lk->mode,
-	    &lk->publish_how) == 0)
+	    &lk->publish_how, &kept) == 0) {
+		/* The release asks the file how many names it has (one: the
+		 * lock is ours) instead of reading the record back. */
+		if (kept >= 0)
+			kept_take(lk, kept);
 		return 0;
+	}
 	if (errno != EXDEV)
 		return -1;
 	intent = intent_publish(lk, record, len);

@@ -2,24 +2,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/inotify.h>
 #endif
-
-/* statx(2)'s flags and masks, for libcs that do not declare them. */
-#define STATX_FORCE_SYNC	0x2000	/* AT_STATX_FORCE_SYNC */
-#define STATX_EMPTY_PATH	0x1000	/* AT_EMPTY_PATH */
-#define STATX_TYPE_ONLY		0x0001U	/* STATX_TYPE */
-#define STATX_NLINK_ONLY	0x0004U	/* STATX_NLINK */
-#define STATX_NLINK_AT		16	/* offset of stx_nlink, a __u32 */
 
 #include "internal.h"
 
@@ -251,19 +242,12 @@ prepare_waiting_name(struct dlock *lk)
 static long
 names_of(int fd)
 {
-#ifdef SYS_statx
-	unsigned long long stx[32];	/* struct statx: 256 bytes */
-	uint32_t nlink;
+	struct stat st;
 
-	if (syscall(SYS_statx, fd, "", STATX_EMPTY_PATH | STATX_FORCE_SYNC,
-	    STATX_NLINK_ONLY, stx) < 0)
+	if (statx_stat(fd, "", STATX_EMPTY_PATH | STATX_FORCE_SYNC,
+	    STATX_NLINK_ONLY, &st) < 0)
 		return errno == ESTALE || errno == ENOENT ? 0 : -1;
-	memcpy(&nlink, (const char *)stx + STATX_NLINK_AT, sizeof(nlink));
-	return (long)nlink;
-#else
-	(void)fd;
-	return -1;
-#endif
+	return (long)st.st_nlink;
 }
 
 static void
@@ -276,6 +260,7 @@ forget_prepared(struct quick_poll *q)
 		close(q->tmp_fd);
 	q->tmp_fd = -1;
 	q->linked = 0;
+	q->kept_ino = 0;
 }
 
 /*
@@ -359,26 +344,58 @@ wait_publish(struct dlock *lk)
 }
 
 /*
- * Whether the lock is still the file we linked it from the temporary,
- * which we keep a descriptor of: with the temporary's name gone, the
- * file's one name is the lock's.  No one else links our file, and only a
+ * Whether the lock is still the file we linked it from the temporary (or
+ * the unnamed file, kept_take()), which we keep a descriptor of: with the
+ * temporary's name gone, the file's one name is the lock's.  No one else links our file, and only a
  * breaker removes its name: then the server no longer has it.  One
  * question to the server, where reading the record back costs three.  A
  * file with more names (a filesystem that counts names of its own) is
- * read back.  1 yes, 0 no, -1 when it cannot be told this way.
+ * read back.  Locally the lock's name is looked at instead, and must
+ * still be the kept file (kept_take()).  1 yes, 0 no, -1 when it cannot
+ * be told this way.
  */
 int
 kept_still_ours(struct dlock *lk)
 {
 	struct quick_poll *q = &lk->quick;
+	struct stat st;
 	long links;
 
 	if (!q->linked || q->tmp_fd < 0)
 		return -1;
+	if (q->kept_ino != 0) {
+		if (lstat(lk->path, &st) < 0)
+			return errno == ENOENT ? 0 : -1;
+		return st.st_dev == q->kept_dev && st.st_ino == q->kept_ino;
+	}
 	links = names_of(q->tmp_fd);
 	if (links < 0 || links > 1)
 		return -1;
 	return links == 1;
+}
+
+/* The descriptor of the unnamed file that a lock was published from, which
+ * then has the one name, the lock's: kept as a wait's temporary is. */
+void
+kept_take(struct dlock *lk, int fd)
+{
+	struct quick_poll *q = &lk->quick;
+	struct stat st;
+
+	forget_prepared(q);
+	/* Locally the release compares it with what the lock's name is:
+	 * a lock renamed away by another program is no longer ours either.
+	 * An inode is not reused while a descriptor keeps it. */
+	if (!lk->remote) {
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return;
+		}
+		q->kept_dev = st.st_dev;
+		q->kept_ino = st.st_ino;
+	}
+	q->tmp_fd = fd;
+	q->linked = 1;
 }
 
 /* The descriptor of the file a lock was linked from goes with the lock. */
@@ -406,15 +423,10 @@ kept_drop(struct dlock *lk)
 static int
 name_still_there(const char *path)
 {
-#ifdef SYS_statx
-	unsigned long long stx[32];	/* struct statx: 256 bytes */
+	struct stat st;
 
-	return syscall(SYS_statx, AT_FDCWD, path,
-	    AT_SYMLINK_NOFOLLOW | STATX_FORCE_SYNC, STATX_TYPE_ONLY, stx) == 0;
-#else
-	(void)path;
-	return 0;
-#endif
+	return statx_stat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW |
+	    STATX_FORCE_SYNC, STATX_TYPE_ONLY, &st) == 0;
 }
 
 /*

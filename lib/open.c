@@ -52,45 +52,86 @@ holds_owner_record(int fd, const struct stat *st)
 	return found;
 }
 
+/*
+ * The open of a file seen a moment ago, as it is: by the descriptor of
+ * auto's look, which costs no second lookup of the name, or by its name.
+ * Returns the descriptor, -1 if it could not be opened so (ENOENT: it
+ * has gone meanwhile, and is to be created), or -2 with errno for a file
+ * that is not to be opened at all.
+ */
 static int
-open_once(struct dlock *lk, int want_write)
+open_seen(struct dlock *lk, enum path_seen seen, const struct stat *st,
+    int looked, int flags)
+{
+	int fd;
+
+	if (seen != PATH_FOUND)
+		return -1;
+	/* Devices are refused before they are opened: opening one can have
+	 * side effects (a tape rewinds, a terminal becomes ours). */
+	if (!S_ISLNK(st->st_mode) && !is_lockable(st->st_mode)) {
+		errno = EINVAL;
+		return -2;
+	}
+	/* A symlink is opened by name, to be refused (O_NOFOLLOW). */
+	if (looked >= 0) {
+		fd = reopen_looked(looked, flags);
+		/* ENOENT: no /proc here. */
+		if (fd >= 0 || errno != ENOENT)
+			return fd;
+	}
+	return open(lk->path, flags);
+}
+
+/* Opened read-only: a directory, a read-only file or filesystem can
+ * still take a shared lock (and flock(2) locks of either kind). */
+static int
+open_read_only(struct dlock *lk, int looked, int flags)
+{
+	int fd;
+
+	if (looked >= 0) {
+		fd = reopen_looked(looked, O_RDONLY | flags);
+		if (fd >= 0 || errno != ENOENT)
+			return fd;
+	}
+	return open(lk->path, O_RDONLY | flags);
+}
+
+static int
+open_looked(struct dlock *lk, int want_write, enum path_seen seen,
+    int looked)
 {
 	int base = O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 	int create = !(lk->flags & DLOCK_NOCREATE);
 	int access_mode = want_write ? O_RDWR : O_RDONLY;
 	struct stat st;
-	enum path_seen seen = lk->path_seen;
 	int fd, first, known = 0;
 
-	/* auto has just looked (lock.c); on a network filesystem each look
-	 * is a round trip, so its answer serves here, once. */
-	lk->path_seen = PATH_UNSEEN;
 	if (seen != PATH_UNSEEN)
 		st = lk->path_st;
 	else if (lstat(lk->path, &st) == 0)
 		seen = PATH_FOUND;
-	/* Devices are refused before they are opened: opening one can have
-	 * side effects (a tape rewinds, a terminal becomes ours). */
-	if (seen == PATH_FOUND && !S_ISLNK(st.st_mode) &&
-	    !is_lockable(st.st_mode)) {
-		errno = EINVAL;
+	if (seen == PATH_FOUND && S_ISLNK(st.st_mode))
+		looked = -1;
+	fd = open_seen(lk, seen, &st, looked, access_mode | base);
+	if (fd == -2)
 		return -1;
-	}
-
-	/* Knowing whether the file is new lets a fall back to a lockfile
-	 * remove it again (see lock.c).  A file seen a moment ago is opened
-	 * as it is; if it has gone meanwhile, it is created. */
-	fd = seen == PATH_FOUND ? open(lk->path, access_mode | base) : -1;
 	/*
-	 * What lstat() showed a moment ago is what was opened: O_NOFOLLOW
+	 * What the look showed a moment ago is what was opened: O_NOFOLLOW
 	 * refuses a symlink, and only a rename over the name could swap in
 	 * another file, which a later look could not rule out either (the
 	 * name can change just after it too).  So no fstat(), a round trip
 	 * on a network filesystem; nor for a file we have just created.
 	 */
 	known = fd >= 0 && !S_ISLNK(st.st_mode);
-	if (fd < 0 && seen == PATH_FOUND && errno == ENOENT)
+	/* Knowing whether the file is new lets a fall back to a lockfile
+	 * remove it again (see lock.c).  If it has gone meanwhile, it is
+	 * created. */
+	if (fd < 0 && seen == PATH_FOUND && errno == ENOENT) {
 		seen = PATH_MISSING;
+		looked = -1;
+	}
 	if (fd < 0 && seen != PATH_FOUND && create) {
 		fd = open(lk->path, access_mode | O_CREAT | O_EXCL | base,
 		    lk->mode);
@@ -101,15 +142,15 @@ open_once(struct dlock *lk, int want_write)
 			known = 1;
 		}
 	}
-	if (fd < 0 && seen != PATH_FOUND && (!create || errno == EEXIST))
+	if (fd < 0 && seen != PATH_FOUND && (!create || errno == EEXIST)) {
+		looked = -1;
 		fd = open(lk->path, access_mode | base);
+	}
 	if (fd < 0) {
 		first = errno;
-		/* A directory, a read-only file or filesystem can still take
-		 * a shared lock (and flock(2) locks of either kind). */
 		if (first == EISDIR || first == EACCES || first == EROFS ||
 		    first == ETXTBSY || first == EPERM)
-			fd = open(lk->path, O_RDONLY | base);
+			fd = open_read_only(lk, looked, base);
 		if (fd < 0) {
 			errno = first == EISDIR ? errno : first;
 			return -1;
@@ -129,6 +170,24 @@ open_once(struct dlock *lk, int want_write)
 	lk->fd = fd;
 	lk->owns_fd = 1;
 	return 0;
+}
+
+static int
+open_once(struct dlock *lk, int want_write)
+{
+	enum path_seen seen = lk->path_seen;
+	int looked = lk->path_fd, rc, saved;
+
+	/* auto has just looked (lock.c); on a network filesystem each look
+	 * is a round trip, so its answer serves here, once. */
+	lk->path_seen = PATH_UNSEEN;
+	lk->path_fd = -1;
+	rc = open_looked(lk, want_write, seen, looked);
+	saved = errno;
+	if (looked >= 0)
+		close(looked);
+	errno = saved;
+	return rc;
 }
 
 /*
@@ -152,9 +211,18 @@ open_lock_file(struct dlock *lk, int want_write)
 		if (errno != ESTALE && (errno != ENOENT ||
 		    (lk->flags & DLOCK_NOCREATE)))
 			return -1;
-		lk->path_seen = PATH_UNSEEN;
+		forget_look(lk);
 	}
 	return -1;
+}
+
+void
+forget_look(struct dlock *lk)
+{
+	if (lk->path_fd >= 0)
+		close(lk->path_fd);
+	lk->path_fd = -1;
+	lk->path_seen = PATH_UNSEEN;
 }
 
 /* Closing our descriptor drops the lock unless a child inherited it. */

@@ -68,10 +68,11 @@ fail_publishing(int fd, int err)
 
 /* An unnamed file (O_TMPFILE) leaves nothing behind whenever we are
  * killed.  PUBLISH_CANNOT when the filesystem (or a missing /proc)
- * cannot do it. */
+ * cannot do it.  With keep, a file that our link named is left open
+ * there, its one name target's. */
 static enum published
 publish_unnamed(const char *dir, const char *target, const char *data,
-    size_t len, mode_t mode)
+    size_t len, mode_t mode, int *keep)
 {
 #ifdef O_TMPFILE
 	char proc[64];
@@ -86,6 +87,10 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW);
 	err = errno;
+	if (rc == 0 && keep != NULL) {
+		*keep = fd;
+		return PUBLISH_DONE;
+	}
 	if (rc == 0 || (err == EEXIST && linked_after_all(target, data, len))) {
 		close(fd);
 		return PUBLISH_DONE;
@@ -102,6 +107,7 @@ publish_unnamed(const char *dir, const char *target, const char *data,
 	(void)data;
 	(void)len;
 	(void)mode;
+	(void)keep;
 	return PUBLISH_CANNOT;
 #endif
 }
@@ -219,7 +225,7 @@ publish_early(const char *dir, const char *target, const char *data,
 
 	mode &= 0666;
 	if (*how == PUBLISH_UNNAMED) {
-		rc = publish_unnamed(dir, target, data, len, mode);
+		rc = publish_unnamed(dir, target, data, len, mode, NULL);
 		if (rc == PUBLISH_CANNOT)
 			*how = PUBLISH_NAMED;
 	}
@@ -231,15 +237,17 @@ publish_early(const char *dir, const char *target, const char *data,
 /*
  * publish_file() by an unnamed file only: EXDEV where the filesystem has
  * none, so that the caller can say who is publishing first (intent.c).
+ * *keep, if keep is not NULL, is then the published file's descriptor,
+ * or -1 if none was kept (a link that failed yet made the name).
  */
 int
 publish_unnamed_file(const char *dir, const char *target, const char *data,
-    size_t len, mode_t mode, int *how)
+    size_t len, mode_t mode, int *how, int *keep)
 {
 	enum published rc = PUBLISH_CANNOT;
 
 	if (*how == PUBLISH_UNNAMED) {
-		rc = publish_unnamed(dir, target, data, len, mode & 0666);
+		rc = publish_unnamed(dir, target, data, len, mode & 0666, keep);
 		if (rc == PUBLISH_CANNOT)
 			*how = PUBLISH_NAMED;
 	}
@@ -262,7 +270,7 @@ publish_file(const char *dir, const char *target, const char *data,
 
 	mode &= 0666;
 	if (*how == PUBLISH_UNNAMED) {
-		rc = publish_unnamed(dir, target, data, len, mode);
+		rc = publish_unnamed(dir, target, data, len, mode, NULL);
 		if (rc == PUBLISH_CANNOT)
 			*how = PUBLISH_NAMED;
 	}

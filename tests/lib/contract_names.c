@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,45 @@ test_heartbeat_finds_a_replaced_lock_lost(int method)
 	contents(p.record, after, sizeof(after));
 	CHECK(strcmp(before, after) == 0, "%s: the replacement is left in "
 	    "place", name(method));
+}
+
+/*
+ * A lock that another program renames away while it is held is lost
+ * too, and a lock made meanwhile at its name is another holder's: the
+ * release removes neither.
+ */
+static void
+test_renamed_lock_is_lost_and_kept(int method)
+{
+	char moved[PATH_MAX];
+	char rec[1024], after[1024], *nonce;
+	struct place p;
+	dlock_t *a;
+
+	place_for(&p, "renamed", method);
+	a = open_with(p.lock, method, 0, 0);
+	CHECK(a != NULL && dlock_lock(a, LOCK_EX, 0) == 0, "%s: lock",
+	    name(method));
+	contents(p.record, rec, sizeof(rec));
+	nonce = strstr(rec, " nonce=");
+	CHECK(nonce != NULL && strlen(nonce) >= 7 + 32, "%s: the record has "
+	    "a nonce: '%s'", name(method), rec);
+	if (nonce != NULL && strlen(nonce) >= 7 + 32)
+		memcpy(nonce + 7, OTHER_NONCE, 32);
+	snprintf(moved, sizeof(moved), "%s.moved", p.lock);
+	CHECK(rename(p.lock, moved) == 0 && plant_lock(&p, method, rec) == 0,
+	    "%s: rename the lock away and make another's", name(method));
+	errno = 0;
+	CHECK(dlock_unlock(a) == -1 && errno == DLOCK_ELOST,
+	    "%s: unlock of a lock renamed away is DLOCK_ELOST (errno %d)",
+	    name(method), errno);
+	contents(p.record, after, sizeof(after));
+	CHECK(strcmp(rec, after) == 0, "%s: the other's lock is left in "
+	    "place: '%s'", name(method), after);
+	CHECK(access(moved, F_OK) == 0, "%s: the renamed lock is left as it "
+	    "is", name(method));
+	CHECK(dlock_close(a) == 0 && entries_in(p.dir) == 2, "%s: close "
+	    "leaves both (%d entries)", name(method), entries_in(p.dir));
 }
 
 static void
@@ -599,6 +639,7 @@ names_contract_run(int method)
 	test_replaced_lock_is_lost_and_kept(method);
 	test_heartbeat_finds_a_replaced_lock_lost(method);
 	test_removed_lock_is_lost_and_not_recreated(method);
+	test_renamed_lock_is_lost_and_kept(method);
 	test_heartbeat_refreshes_the_record_mtime(method);
 	test_set_child_rewrites_the_record_atomically(method);
 	test_record_appears_whole(method);
