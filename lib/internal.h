@@ -218,6 +218,8 @@ struct dlock {
 	struct dlock *reader;	/* our registration while we hold LOCK_SH */
 	struct timespec gate_beat_at;	/* a writer waiting for readers
 					   refreshes the gate then */
+	int gate_kept;		/* a writer's first try found readers and
+				   kept the gate for the wait that follows */
 };
 
 /* wait.c */

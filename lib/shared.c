@@ -372,6 +372,16 @@ enter_as_writer(struct dlock *lk, const struct timespec *deadline, int once)
 		rc = wait_polling(lk, 0, deadline, lk->poll_cap_ns, NULL,
 		    &reader_steps);
 	}
+	/*
+	 * The first try of a wait (take() in lock.c began one) that finds
+	 * readers keeps the gate, and the wait goes on with it
+	 * (shared_wait()): letting go in between would let readers that
+	 * came after us in first.
+	 */
+	if (rc < 0 && once && errno == EWOULDBLOCK && lk->quick.waiting) {
+		lk->gate_kept = 1;
+		return rc;
+	}
 	if (rc < 0) {
 		saved = errno;
 		name_lock_ops.unlock(lk);
@@ -401,6 +411,10 @@ shared_try(struct dlock *lk, int shared)
 static int
 shared_wait(struct dlock *lk, int shared, const struct timespec *deadline)
 {
+	if (lk->gate_kept) {
+		lk->gate_kept = 0;
+		return enter_as_writer(lk, deadline, 0);
+	}
 	if (lk->held) {
 		errno = EDEADLK;
 		return -1;
