@@ -11,8 +11,8 @@
  * parsing beyond these, no error messages and no signal forwarding.  The
  * wrapper-cost benchmark runs it beside dlock as the physical floor of a
  * wrapper that starts the command as a child.  -f does as flock(1) does:
- * flock(2), on a descriptor the command inherits; -l makes an lstat(2) of the path first, as dlock does
- * to refuse a device before opening it: the floor of dlock's own calls.
+ * flock(2), on a descriptor the command inherits; -l makes an lstat(2) of
+ * the path first, what a separate look before the open costs.
  */
 
 #include <string.h>
