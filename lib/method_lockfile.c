@@ -28,8 +28,8 @@ lockfile_publish(struct dlock *lk, const char *record, size_t len)
 
 	if (publish_unnamed_file(lk->dir, lk->path, record, len, lk->mode,
 	    &lk->publish_how, &kept) == 0) {
-		/* The release asks the file how many names it has (one: the
-		 * lock is ours) instead of reading the record back. */
+		/* The release checks that the lock's name is still this
+		 * file instead of reading the record back (namewait.c). */
 		if (kept >= 0)
 			kept_take(lk, kept);
 		return 0;

@@ -346,8 +346,9 @@ wait_publish(struct dlock *lk)
 /*
  * Whether the lock is still the file we linked it from the temporary (or
  * the unnamed file, kept_take()), which we keep a descriptor of: with the
- * temporary's name gone, the file's one name is the lock's.  No one else links our file, and only a
- * breaker removes its name: then the server no longer has it.  One
+ * temporary's name gone, the file's one name is the lock's.  No one else
+ * links our file, and only a breaker removes its name: then the server
+ * no longer has it.  One
  * question to the server, where reading the record back costs three.  A
  * file with more names (a filesystem that counts names of its own) is
  * read back.  Locally the lock's name is looked at instead, and must
