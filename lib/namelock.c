@@ -584,14 +584,14 @@ name_heartbeat(struct dlock *lk)
  * place, never replaced by a rename.  There a rename onto a name that
  * other processes of the client are using at that moment is made in two
  * steps: the file there is first renamed aside (silly-renamed), then ours
- * is renamed in, and in between the name is free.  A waiter on another host may take it then, and the second step
- * replaces its lock with ours, both of us holding it.  Written in place,
- * the lock never goes: a reader finds the record as it was or as it is
- * now, or, if it reads while the write lands, one it cannot read whole,
- * which is judged alive (stale.c).  The holder itself reads its record
- * only after the rewrite, which it makes with the breaker held.  Elsewhere,
- * where a rename is one step, the record is replaced whole, and readers
- * never see part of it.
+ * is renamed in, and in between the name is free.  A waiter on another
+ * host may take it then, and the second step replaces its lock with
+ * ours, both of us holding it.  Written in place, the lock never goes:
+ * a reader finds the record as it was or as it is now, or, if it reads
+ * while the write lands, one it cannot read whole, which is judged alive
+ * (stale.c).  The holder itself reads its record only after the rewrite,
+ * which it makes with the breaker held.  Elsewhere, where a rename is one
+ * step, the record is replaced whole, and readers never see part of it.
  */
 static int
 rewrite_in_place(struct dlock *lk, const char *record, size_t len)
